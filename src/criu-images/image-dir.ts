@@ -1,0 +1,51 @@
+/**
+ * A CRIU image directory: images decoded on first use and kept. Image files are small (pages are raw
+ * and are read by range, see memory.ts), so an image is read whole; its entries are also available
+ * as a stream for callers that want to stop early.
+ */
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { readEntries, type ImageEntry } from "./image-file.js";
+import type { WireMessage } from "./wire-reader.js";
+
+export class ImageDir {
+  private readonly cache = new Map<string, WireMessage[]>();
+
+  constructor(readonly path: string) {
+    if (!statSync(path).isDirectory()) throw new Error(`${path}: not a directory`);
+  }
+
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.file(name));
+  }
+
+  /** The entries of an image; CRIU leaves out images it had nothing to write to, so absent is empty. */
+  entries(name: string): WireMessage[] {
+    let entries = this.cache.get(name);
+    if (!entries) {
+      entries = this.has(name) ? [...this.stream(name)].map((e) => e.message) : [];
+      this.cache.set(name, entries);
+    }
+    return entries;
+  }
+
+  /** The single entry of a one-entry image (core, mm, ids, fs…), or undefined when the image is absent. */
+  one(name: string): WireMessage | undefined {
+    return this.entries(name)[0];
+  }
+
+  *stream(name: string): Generator<ImageEntry> {
+    const file = this.file(name);
+    yield* readEntries(readFileSync(file), file);
+  }
+
+  /** The previous dump of an incremental series (the `parent` link), if any. */
+  parent(): ImageDir | undefined {
+    const link = join(this.path, "parent");
+    return existsSync(link) ? new ImageDir(realpathSync(link)) : undefined;
+  }
+}
