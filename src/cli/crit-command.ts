@@ -3,25 +3,13 @@
  * replacing `crit` with `ckpt crit`; decode also takes several inputs or a directory at once.
  */
 import { Command, Option } from "commander";
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeImage, encodeImage, imageInfo } from "../criu-images/image-file.js";
 import { stringifyPython } from "../criu-images/json-text.js";
-import { rawImageKind } from "../criu-images/raw-images.js";
+import { listImageFiles } from "../criu-images/image-dir.js";
 import { describeError, UserError } from "./errors.js";
 import { inputName, readInput, writeOutput, writeStdout } from "./io.js";
-
-/** Files of an image directory that hold protobuf images (pages and other raw data left out). */
-export function imageFilesIn(dir: string): { images: string[]; raw: string[] } {
-  const images: string[] = [];
-  const raw: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const isImageName = name.endsWith(".img") || /^(stats-(dump|restore)|irmap-cache)$/.test(name);
-    if (!isImageName || !statSync(join(dir, name)).isFile()) continue;
-    (rawImageKind(name) ? raw : images).push(name);
-  }
-  return { images, raw };
-}
 
 function decodeOne(path: string | undefined, pretty: boolean, nopl = false): string {
   const doc = decodeImage(readInput(path), inputName(path), { pretty, nopl });
@@ -34,7 +22,7 @@ function decodeMany(inputs: string[], outDir: string, pretty: boolean): number {
   let failures = 0;
   const files: string[] = [];
   for (const input of inputs) {
-    if (statSync(input).isDirectory()) files.push(...imageFilesIn(input).images.map((n) => join(input, n)));
+    if (statSync(input).isDirectory()) files.push(...listImageFiles(input).images.map((n) => join(input, n)));
     else files.push(input);
   }
   for (const file of files) {

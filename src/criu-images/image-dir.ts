@@ -3,10 +3,23 @@
  * and are read by range, see memory.ts), so an image is read whole; its entries are also available
  * as a stream for callers that want to stop early.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { readEntries, type ImageEntry } from "./image-file.js";
+import { rawImageKind } from "./raw-images.js";
 import type { WireMessage } from "./wire-reader.js";
+
+/** The protobuf images of a directory, sorted, and apart from them its raw images (pages, tmpfs…). */
+export function listImageFiles(dir: string): { images: string[]; raw: string[] } {
+  const images: string[] = [];
+  const raw: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const isImageName = name.endsWith(".img") || /^(stats-(dump|restore)|irmap-cache)$/.test(name);
+    if (!isImageName || !statSync(join(dir, name)).isFile()) continue;
+    (rawImageKind(name) ? raw : images).push(name);
+  }
+  return { images, raw };
+}
 
 export class ImageDir {
   private readonly cache = new Map<string, WireMessage[]>();

@@ -70,17 +70,19 @@ export const FLAG_MAPS: Readonly<Record<string, FlagMap>> = {
 };
 
 /**
- * `(criu).dict` tables, keyed by dictionary then by field name. crit's "gen" labels 3 and 6 the other
- * way round from CRIU (compel's task-state.h: 2 dead, 3 stopped, 6 zombie); see taskStateNames.
+ * CRIU's task states (compel/include/uapi/task-state.h). crit 4.2.1 labels 3 "Zombie" and 6 "Stopped"
+ * and leaves 2 (how CRIU dumps a zombie) numeric; ckpt prints and reads CRIU's own meaning.
  */
+export const TASK_STATE_NAMES: ReadonlyMap<number, string> = new Map([
+  [1, "Alive"],
+  [2, "Dead"],
+  [3, "Stopped"],
+  [6, "Zombie"],
+]);
+
+/** `(criu).dict` tables, keyed by dictionary then by field name. */
 export const DICT_MAPS: Readonly<Record<string, Readonly<Record<string, ReadonlyMap<number, string>>>>> = {
-  gen: {
-    task_state: new Map([
-      [1, "Alive"],
-      [3, "Zombie"],
-      [6, "Stopped"],
-    ]),
-  },
+  gen: { task_state: TASK_STATE_NAMES },
   sk: {
     family: new Map([
       [1, "UNIX"],
@@ -116,14 +118,6 @@ export const DICT_MAPS: Readonly<Record<string, Readonly<Record<string, Readonly
     ]),
   },
 };
-
-/** CRIU's own task states (compel/include/uapi/task-state.h), for views that fix crit's labels. */
-export const TASK_STATE_NAMES: ReadonlyMap<number, string> = new Map([
-  [1, "Alive"],
-  [2, "Dead"],
-  [3, "Stopped"],
-  [6, "Zombie"],
-]);
 
 export function formatFlags(value: bigint, map: FlagMap): string {
   const names: string[] = [];
