@@ -4,8 +4,10 @@ into VMAS mappings, for benchmarks that need hundreds of MB of pages and thousan
 usage: big.py WORKDIR MEGABYTES VMAS   (CKPT_TOKEN in the environment; see _common.py)
 
 One mmap is filled, then every other slice is mprotect'ed to PROT_READ: neighbouring slices differ in
-protection, so the kernel keeps them as separate VMAs. Every page starts with the "big" marker
-(prefix + token) followed by a filler; the page pattern is built once and copied in 1 MiB blocks.
+protection, so the kernel keeps them as separate VMAs (the first slice may still merge with a
+neighbouring read-write anonymous mapping made later, so it can extend below the region). Every page
+starts with the "big" marker (prefix + token) followed by a filler; the page pattern is built once
+and copied in 1 MiB blocks, so the marker is also left in the heap.
 Writes WORKDIR/ready.json with pids, markerPrefixes and region {start, bytes, vmas}.
 """
 
