@@ -63,7 +63,7 @@ describe("ckpt crit on the command line", () => {
     expect(json[0].vmas[0]).toMatchObject({ prot: expect.stringMatching(/^[r-][w-][x-]$/) });
     const bad = await ckpt(["crit", "x", SAMPLE, "nope"]);
     expect(bad.exitCode).not.toBe(0);
-    expect(bad.stderr.toString()).toMatch(/argument 'nope' is invalid/);
+    expect(bad.stderr.toString()).toMatch(/'nope' is invalid for argument 'what'. Allowed choices are ps, fds, mems, rss, sk/);
   });
 
   it("info counts entries", async () => {
