@@ -3,6 +3,8 @@
  * every number's digits (64-bit fields must not pass through a double) and every value's byte offset
  * (so a wrong-shaped document gets an error that points into the file).
  */
+import { isUtf8 } from "node:buffer";
+
 export type JsonValue = string | number | bigint | boolean | null | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue;
@@ -67,6 +69,32 @@ function write(value: JsonValue, indent: number | null, pad: string, out: string
   }
 }
 
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const [n, lo, hi] =
+      c >= 0xc2 && c <= 0xdf ? [1, 0x80, 0xbf]
+      : c === 0xe0 ? [2, 0xa0, 0xbf]
+      : c === 0xed ? [2, 0x80, 0x9f]
+      : c >= 0xe1 && c <= 0xef ? [2, 0x80, 0xbf]
+      : c === 0xf0 ? [3, 0x90, 0xbf]
+      : c === 0xf4 ? [3, 0x80, 0x8f]
+      : c >= 0xf1 && c <= 0xf3 ? [3, 0x80, 0xbf]
+      : [0, 0, 0];
+    if (n === 0 || i + n >= b.length) return i;
+    if (b[i + 1]! < lo || b[i + 1]! > hi) return i;
+    for (let k = 2; k <= n; k++) if (b[i + k]! < 0x80 || b[i + k]! > 0xbf) return i;
+    i += n + 1;
+  }
+  return b.length;
+}
+
 /** A parsed JSON value with the byte offset where it starts in the source text. */
 export type JsonNode =
   | { kind: "object"; offset: number; entries: Map<string, JsonNode> }
@@ -90,6 +118,9 @@ export class JsonSyntaxError extends Error {
  * Offsets are byte offsets into the UTF-8 text.
  */
 export function parseJsonNodes(bytes: Uint8Array): JsonNode {
+  // Invalid UTF-8 would be decoded to U+FFFD, which re-encodes to a different length and so would
+  // shift every later byte offset: reject it where it starts, as Python's text-mode read does.
+  if (!isUtf8(bytes)) throw new JsonSyntaxError(firstInvalidUtf8(bytes), "invalid UTF-8");
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
   // Map character index → byte offset lazily; most documents are pure ASCII, where they coincide.
   const ascii = text.length === bytes.byteLength;

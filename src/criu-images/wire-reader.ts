@@ -74,7 +74,8 @@ function readLength(buf: Uint8Array, pos: number, end: number): [start: number, 
   return [next, next + lo];
 }
 
-function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, fieldNo: number, depth: number): number {
+/** `tagAt` is where the field's tag starts: an invalid wire type is a fault of the tag, so it is reported there. */
+function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, fieldNo: number, depth: number, tagAt = pos): number {
   switch (wireType) {
     case 0:
       return readVarint(buf, pos, end);
@@ -96,11 +97,11 @@ function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, 
           if (lo >>> 3 !== fieldNo) throw new WireError(tagAt, "mismatched end of group");
           return pos;
         }
-        pos = skipField(buf, pos, end, wt, lo >>> 3, depth + 1);
+        pos = skipField(buf, pos, end, wt, lo >>> 3, depth + 1, tagAt);
       }
     }
     default:
-      throw new WireError(pos, `invalid wire type ${wireType}`);
+      throw new WireError(tagAt, `invalid wire type ${wireType}`);
   }
 }
 
@@ -184,7 +185,7 @@ export function decodeMessage(type: MessageType, buf: Uint8Array, start: number,
     if (fieldNo === 0) throw new WireError(tagAt, "field number 0");
     const field = type.byNumber.get(fieldNo);
     if (field === undefined) {
-      pos = skipField(buf, pos, end, wireType, fieldNo, 0);
+      pos = skipField(buf, pos, end, wireType, fieldNo, 0, tagAt);
       continue;
     }
     if (wireType === field.wireType) {
@@ -217,7 +218,7 @@ export function decodeMessage(type: MessageType, buf: Uint8Array, start: number,
       pos = e;
     } else {
       // A known number with the wrong wire type is an unknown field to protobuf.
-      pos = skipField(buf, pos, end, wireType, fieldNo, 0);
+      pos = skipField(buf, pos, end, wireType, fieldNo, 0, tagAt);
     }
   }
   return msg;
