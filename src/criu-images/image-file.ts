@@ -193,8 +193,9 @@ function encodeNodes(root: JsonNode): Uint8Array {
         }
         w.bytes(data);
       }
-    } else if (image.payload && extra) {
-      image.payload.write(message, extra, w, `${path}.extra`);
+    } else if (image.payload) {
+      // A missing "extra" is no payload, which the codec accepts only when the entry declares none.
+      image.payload.write(message, extra ?? { kind: "null", offset: item.offset }, w, `${path}.extra`);
     }
   });
   return w.result();

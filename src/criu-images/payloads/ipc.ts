@@ -28,9 +28,9 @@ export const ipcSemPayload: PayloadCodec = {
     return { next: pos + padded, size, json };
   },
   write(entry, extra, w, path) {
-    if (isEmptyExtra(extra)) return;
-    if (extra.kind !== "array") throw new JsonShapeError(extra.offset, `${path}: expected an array of semaphore values, got ${describeNode(extra)}`);
     const nsems = num(entry.nsems);
+    if (isEmptyExtra(extra) && nsems === 0) return;
+    if (extra.kind !== "array") throw new JsonShapeError(extra.offset, `${path}: expected an array of semaphore values, got ${describeNode(extra)}`);
     if (extra.items.length !== nsems) throw new JsonShapeError(extra.offset, `${path}: ${extra.items.length} semaphore values for nsems ${nsems}`);
     for (const item of extra.items) {
       const v = item.kind === "number" && /^\d+$/.test(item.text) ? Number(item.text) : -1;
@@ -62,11 +62,13 @@ export const ipcMsgPayload: PayloadCodec = {
     }
     return { next: pos, size, json: withJson ? json : undefined };
   },
-  write(_entry, extra, w, path) {
-    if (isEmptyExtra(extra)) return;
+  write(entry, extra, w, path) {
+    const qnum = num(entry.qnum);
+    if (isEmptyExtra(extra) && qnum === 0) return;
     if (extra.kind !== "array" || extra.items.length % 2 !== 0) {
       throw new JsonShapeError(extra.offset, `${path}: expected [message, text, message, text, …]`);
     }
+    if (extra.items.length !== 2 * qnum) throw new JsonShapeError(extra.offset, `${path}: ${extra.items.length / 2} messages for qnum ${qnum}`);
     const msgType = messageType("ipc_msg");
     for (let i = 0; i < extra.items.length; i += 2) {
       const msg = jsonToMessage(msgType, extra.items[i]!, `${path}[${i}]`);
@@ -91,8 +93,9 @@ export const ipcShmPayload: PayloadCodec = {
     return { next: pos + padded, size, json: withJson ? mimeBase64(buf.subarray(pos, pos + size)) : undefined };
   },
   write(entry, extra, w, path) {
-    if (entry.in_pagemaps === true || isEmptyExtra(extra)) return;
+    if (entry.in_pagemaps === true) return;
     const size = num(entry.size);
+    if (isEmptyExtra(extra) && size === 0) return;
     const data = base64Bytes(extra, path);
     if (data.length < size) throw new JsonShapeError(extra.offset, `${path}: ${data.length} bytes for a segment of ${size}`);
     w.bytes(data.subarray(0, size));

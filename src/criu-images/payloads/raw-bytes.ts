@@ -20,8 +20,11 @@ export function rawBytesPayload(what: string, sizeOf: (entry: WireMessage) => nu
       return { next: pos + size, size, json: withJson ? mimeBase64(buf.subarray(pos, pos + size)) : undefined };
     },
     write(entry, extra, w, path) {
-      if (isEmptyExtra(extra)) return;
-      w.bytes(base64Bytes(extra, path));
+      // The entry says how many bytes follow it: other bytes would make an image that does not read back.
+      const size = sizeOf(entry);
+      const data = isEmptyExtra(extra) ? new Uint8Array() : base64Bytes(extra, path);
+      if (data.length !== size) throw new JsonShapeError(extra.offset, `${path}: ${data.length} bytes of ${what} for an entry that declares ${size}`);
+      w.bytes(data);
     },
   };
 }

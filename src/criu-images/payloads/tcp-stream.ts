@@ -16,13 +16,16 @@ export const tcpStreamPayload: PayloadCodec = {
       : undefined;
     return { next: pos + inq + outq, size: inq + outq, json };
   },
-  write(_entry, extra, w, path) {
-    if (isEmptyExtra(extra)) return;
+  write(entry, extra, w, path) {
+    const lengths: Record<string, number> = { inq: num(entry.inq_len), outq: num(entry.outq_len) };
+    if (isEmptyExtra(extra) && lengths.inq === 0 && lengths.outq === 0) return;
     if (extra.kind !== "object") throw new JsonShapeError(extra.offset, `${path}: expected {"inq", "outq"}, got ${describeNode(extra)}`);
     for (const key of ["inq", "outq"]) {
       const q = extra.entries.get(key);
       if (!q) throw new JsonShapeError(extra.offset, `${path}: missing "${key}"`);
-      w.bytes(base64Bytes(q, `${path}.${key}`));
+      const data = base64Bytes(q, `${path}.${key}`);
+      if (data.length !== lengths[key]) throw new JsonShapeError(q.offset, `${path}.${key}: ${data.length} bytes for ${key}_len ${lengths[key]}`);
+      w.bytes(data);
     }
   },
 };

@@ -1,0 +1,63 @@
+/**
+ * Running the built CLI (bin/ckpt.js → dist/) as a user would, and checking its failure contract: exit
+ * code 1, exactly one stderr line "ckpt: …", no stack trace.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { expect } from "vitest";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+const STAMP = join(REPO, "dist/.build-stamp");
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(p) : st.mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ (npm run build's script) when it is missing or older than src/. */
+export function ensureCliBuilt(): void {
+  if (existsSync(STAMP) && statSync(STAMP).mtimeMs >= newestMtime(join(REPO, "src"))) return;
+  execFileSync(process.execPath, [join(REPO, "scripts/build.mjs")], { cwd: REPO, stdio: "pipe" });
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCkpt(args: string[], input?: Uint8Array): CliResult {
+  const r = spawnSync(process.execPath, [join(REPO, "bin/ckpt.js"), ...args], {
+    cwd: REPO,
+    input,
+    encoding: "utf8",
+    env: { ...process.env, CKPT_DEBUG: "" },
+    maxBuffer: 64 << 20,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The CLI failed the way it must: exit 1, one stderr line starting "ckpt: " that names `file` (and
+ * `offset N` when given), and no stack frames anywhere.
+ */
+export function expectOneLineError(r: CliResult, file: string, offset?: number): string {
+  const what = `stderr was: ${JSON.stringify(r.stderr)}`;
+  expect(r.status, what).toBe(1);
+  expect(r.stderr.endsWith("\n"), what).toBe(true);
+  const lines = r.stderr.slice(0, -1).split("\n");
+  expect(lines, what).toHaveLength(1);
+  const line = lines[0]!;
+  expect(line.startsWith("ckpt: "), what).toBe(true);
+  expect(line, what).toContain(file);
+  expect(line, what).not.toMatch(/internal error/);
+  expect(r.stderr, what).not.toMatch(/^\s{4}at /m);
+  if (offset !== undefined) expect(line, what).toMatch(new RegExp(`\\boffset ${offset}\\b`));
+  return line;
+}
