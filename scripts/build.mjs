@@ -1,26 +1,39 @@
-// Compiles the TypeScript to dist/ and bundles the .proto schemas as JSON beside the compiled codec,
-// so that a one-file `ckpt crit decode` does not parse ~80 schema files at every start.
+// Builds dist/: the TypeScript compiled file by file (dist/src, for library users), the CLI bundled
+// into a few files (dist/cli, so that a one-image `ckpt crit decode` loads little), and the schema
+// compiled from the .proto files into flat tables beside both.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import protobuf from "protobufjs";
+import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+rmSync(join(dist, "cli"), { recursive: true, force: true });
 execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", root], { stdio: "inherit" });
 
-const srcSchema = join(root, "src/criu-images/schema");
-const outSchema = join(root, "dist/src/criu-images/schema");
-mkdirSync(outSchema, { recursive: true });
-cpSync(srcSchema, outSchema, { recursive: true, filter: (p) => !p.endsWith("schema.json") });
+await build({
+  entryPoints: [join(root, "src/cli/main.ts")],
+  outdir: join(dist, "cli"),
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  // protobufjs is only for reading .proto files from source; the build ships compiled tables.
+  external: ["protobufjs"],
+  banner: { js: "import { createRequire as __ckptCreateRequire } from 'node:module'; const require = __ckptCreateRequire(import.meta.url);" },
+  minify: true,
+  keepNames: true,
+  logLevel: "warning",
+});
 
-const files = readFileSync(join(srcSchema, "index.txt"), "utf8")
-  .split("\n")
-  .map((l) => l.trim())
-  .filter((l) => l && !l.startsWith("#"));
-const schemaRoot = new protobuf.Root();
-schemaRoot.resolvePath = (_origin, target) => join(srcSchema, target.replace(/^.*\//, ""));
-schemaRoot.loadSync(files.map((f) => join(srcSchema, f)), { keepCase: true });
-schemaRoot.resolveAll();
-writeFileSync(join(outSchema, "schema.json"), JSON.stringify(schemaRoot.toJSON({ keepComments: false })));
-writeFileSync(join(root, "dist/.build-stamp"), new Date().toISOString() + "\n");
+const { parseSchemaFiles, TABLES_FILE } = await import(join(dist, "src/criu-images/schema-registry.js"));
+const srcSchema = join(root, "src/criu-images/schema");
+const tables = JSON.stringify(parseSchemaFiles(srcSchema));
+for (const out of [join(dist, "src/criu-images/schema"), join(dist, "cli/schema")]) {
+  mkdirSync(out, { recursive: true });
+  cpSync(srcSchema, out, { recursive: true });
+  writeFileSync(join(out, TABLES_FILE), tables);
+}
+writeFileSync(join(dist, ".build-stamp"), new Date().toISOString() + "\n");

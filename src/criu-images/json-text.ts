@@ -36,37 +36,50 @@ export function quoteString(s: string): string {
 
 /** json.dumps(value) with indent=None (", " and ": ") or indent=4 ("," + newline and ": "). */
 export function stringifyPython(value: JsonValue, indent: number | null): string {
-  const parts: string[] = [];
-  write(value, indent, "", parts);
-  return parts.join("");
+  return indent === null ? compact(value) : indented(value, " ".repeat(indent), "\n");
 }
 
-function write(value: JsonValue, indent: number | null, pad: string, out: string[]): void {
-  if (typeof value === "string") out.push(quoteString(value));
-  else if (typeof value === "number" || typeof value === "bigint") out.push(String(value));
-  else if (typeof value === "boolean") out.push(value ? "true" : "false");
-  else if (value === null) out.push("null");
-  else if (Array.isArray(value)) {
-    if (value.length === 0) return void out.push("[]");
-    const inner = indent === null ? "" : pad + " ".repeat(indent);
-    out.push(indent === null ? "[" : "[\n" + inner);
-    value.forEach((item, i) => {
-      if (i > 0) out.push(indent === null ? ", " : ",\n" + inner);
-      write(item, indent, inner, out);
-    });
-    out.push(indent === null ? "]" : "\n" + pad + "]");
-  } else {
-    const keys = Object.keys(value);
-    if (keys.length === 0) return void out.push("{}");
-    const inner = indent === null ? "" : pad + " ".repeat(indent);
-    out.push(indent === null ? "{" : "{\n" + inner);
-    keys.forEach((key, i) => {
-      if (i > 0) out.push(indent === null ? ", " : ",\n" + inner);
-      out.push(quoteString(key), ": ");
-      write(value[key]!, indent, inner, out);
-    });
-    out.push(indent === null ? "}" : "\n" + pad + "}");
+function scalar(value: string | number | bigint | boolean | null): string {
+  if (typeof value === "string") return quoteString(value);
+  if (value === null) return "null";
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return String(value);
+}
+
+function compact(value: JsonValue): string {
+  if (typeof value !== "object" || value === null) return scalar(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    out = "[";
+    for (let i = 0; i < value.length; i++) out += (i ? ", " : "") + compact(value[i]!);
+    return out + "]";
   }
+  out = "{";
+  let first = true;
+  for (const key in value) {
+    out += (first ? "" : ", ") + quoteString(key) + ": " + compact(value[key]!);
+    first = false;
+  }
+  return out + "}";
+}
+
+function indented(value: JsonValue, step: string, pad: string): string {
+  if (typeof value !== "object" || value === null) return scalar(value);
+  const inner = pad + step;
+  let out: string;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    out = "[";
+    for (let i = 0; i < value.length; i++) out += (i ? "," : "") + inner + indented(value[i]!, step, inner);
+    return out + pad + "]";
+  }
+  out = "{";
+  let first = true;
+  for (const key in value) {
+    out += (first ? "" : ",") + inner + quoteString(key) + ": " + indented(value[key]!, step, inner);
+    first = false;
+  }
+  return first ? "{}" : out + pad + "}";
 }
 
 /** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */

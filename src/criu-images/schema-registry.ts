@@ -1,14 +1,15 @@
 /**
- * Our protobuf schemas (schema/*.proto), loaded once with protobufjs and turned into flat field tables
- * that the wire codec and the crit JSON converter walk. protobufjs is used for parsing the schema
- * language only: the codec needs things its runtime decoder does not give (lossless 64-bit values,
- * presence of every field, raw bytes of invalid UTF-8 strings, crit's leniency on missing required
- * fields), so the byte-level work is ours.
+ * Our protobuf schemas (schema/*.proto) as flat field tables that the wire codec and the crit JSON
+ * converter walk. A build compiles the .proto files into schema-tables.json once, so the codec starts
+ * without parsing a schema language; running from source, the .proto files are parsed with protobufjs.
+ * protobufjs's own runtime codec is not used: the codec needs lossless 64-bit values, presence of every
+ * field, raw bytes of invalid UTF-8 strings and crit's leniency on missing required fields.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import protobuf from "protobufjs";
+import { tablesFromRoot, type SchemaTables } from "./schema-tables.js";
 
 export type ScalarKind =
   | "int32" | "int64" | "uint32" | "uint64" | "sint32" | "sint64"
@@ -35,7 +36,6 @@ export interface FieldInfo {
   readonly is64: boolean;
   readonly crit: CritOptions;
   readonly enumType?: EnumInfo;
-  /** Resolved lazily: message types refer to each other (and to themselves). */
   readonly messageType?: MessageType;
 }
 
@@ -59,121 +59,82 @@ const WIRE_TYPES: Record<ScalarKind, 0 | 1 | 2 | 5> = {
 };
 const SIXTY_FOUR = new Set(["int64", "uint64", "sint64", "fixed64", "sfixed64"]);
 
-const schemaDir = join(dirname(fileURLToPath(import.meta.url)), "schema");
+export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), "schema");
+export const TABLES_FILE = "schema-tables.json";
 
-function loadRoot(): protobuf.Root {
-  // A build writes the parsed schema as JSON beside the .proto files: loading it is several times
-  // faster than parsing ~80 files, which matters for a one-file `ckpt crit decode`.
-  const bundled = join(schemaDir, "schema.json");
-  if (existsSync(bundled)) {
-    const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(bundled, "utf8")));
-    root.resolveAll();
-    return root;
-  }
-  return parseSchemaFiles();
-}
-
-export function parseSchemaFiles(): protobuf.Root {
-  const files = readFileSync(join(schemaDir, "index.txt"), "utf8")
+/** The .proto files of the schema, parsed with protobufjs (loaded only here). */
+export function parseSchemaFiles(dir = SCHEMA_DIR): SchemaTables {
+  const protobuf = createRequire(import.meta.url)("protobufjs") as typeof import("protobufjs");
+  const files = readFileSync(join(dir, "index.txt"), "utf8")
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith("#"));
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => join(schemaDir, target.replace(/^.*\//, ""));
-  root.loadSync(files.map((f) => join(schemaDir, f)), { keepCase: true });
+  root.resolvePath = (_origin, target) => join(dir, target.replace(/^.*\//, ""));
+  root.loadSync(files.map((f) => join(dir, f)), { keepCase: true });
   root.resolveAll();
-  return root;
+  return tablesFromRoot(root as never);
 }
 
-let root: protobuf.Root | undefined;
+let tables: SchemaTables | undefined;
+
+function schemaTables(): SchemaTables {
+  if (!tables) {
+    const compiled = join(SCHEMA_DIR, TABLES_FILE);
+    tables = existsSync(compiled) ? (JSON.parse(readFileSync(compiled, "utf8")) as SchemaTables) : parseSchemaFiles();
+  }
+  return tables;
+}
+
 const messageCache = new Map<string, MessageType>();
-const enumCache = new Map<protobuf.Enum, EnumInfo>();
+const enumCache = new Map<string, EnumInfo>();
 
-function critOptions(options: Record<string, unknown> | undefined): CritOptions {
-  const o = options ?? {};
-  const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : undefined);
-  return {
-    hex: o["(criu).hex"] === true,
-    ipadd: o["(criu).ipadd"] === true,
-    dev: o["(criu).dev"] === true,
-    odev: o["(criu).odev"] === true,
-    flags: str("(criu).flags"),
-    dict: str("(criu).dict"),
-    conv: str("(criu).conv"),
-  };
-}
-
-function enumInfo(e: protobuf.Enum): EnumInfo {
-  let info = enumCache.get(e);
+function enumInfo(name: string): EnumInfo {
+  let info = enumCache.get(name);
   if (!info) {
-    const byName = new Map(Object.entries(e.values));
-    // Aliases: protobuf reports the first name declared for a number.
+    const values = schemaTables().enums[name];
+    if (!values) throw new Error(`schema: no enum ${name}`);
+    const byName = new Map(values);
+    // Aliases: the first name declared for a number is the one printed.
     const byValue = new Map<number, string>();
-    for (const [name, value] of byName) if (!byValue.has(value)) byValue.set(value, name);
-    info = { name: e.name, byValue, byName };
-    enumCache.set(e, info);
+    for (const [n, v] of values) if (!byValue.has(v)) byValue.set(v, n);
+    info = { name, byValue, byName };
+    enumCache.set(name, info);
   }
   return info;
 }
 
-/** The message type with this (package-less) name, e.g. "core_entry". */
+/** The message type with this (package-less) name, e.g. "core_entry"; built on first use. */
 export function messageType(name: string): MessageType {
   const cached = messageCache.get(name);
   if (cached) return cached;
-  root ??= loadRoot();
-  return buildMessage(root.lookupType(name));
-}
-
-function buildMessage(t: protobuf.Type): MessageType {
-  const key = t.fullName.replace(/^\./, "");
-  const cached = messageCache.get(key);
-  if (cached) return cached;
+  const rows = schemaTables().messages[name];
+  if (!rows) throw new Error(`schema: no message ${name}`);
   const fields: FieldInfo[] = [];
-  const type: MessageType = {
-    name: key,
-    fields,
-    byNumber: new Map(),
-    byName: new Map(),
-  };
-  // Registered before the fields are built so that recursive types (cgroup_dir_entry) terminate.
-  messageCache.set(key, type);
-  for (const f of [...t.fieldsArray].sort((a, b) => a.id - b.id)) {
-    const resolved = f.resolvedType;
-    let field: FieldInfo;
+  const type: MessageType = { name, fields, byNumber: new Map(), byName: new Map() };
+  // Registered before its fields are built so that recursive types (cgroup_dir_entry) terminate.
+  messageCache.set(name, type);
+  for (const [fieldName, number, kind, label, ref, opts] of [...rows].sort((a, b) => a[1] - b[1])) {
     const common = {
-      name: f.name,
-      number: f.id,
-      repeated: f.repeated,
-      required: f.rule === "required",
-      crit: critOptions(f.options),
+      name: fieldName,
+      number,
+      repeated: label === 2,
+      required: label === 1,
+      crit: { hex: !!opts.hex, ipadd: !!opts.ipadd, dev: !!opts.dev, odev: !!opts.odev, flags: opts.flags, dict: opts.dict, conv: opts.conv },
     };
-    if (resolved instanceof protobuf.Enum) {
-      field = { ...common, kind: "enum", wireType: 0, is64: false, enumType: enumInfo(resolved) };
-    } else if (resolved instanceof protobuf.Type) {
-      const sub = buildMessage(resolved);
-      field = { ...common, kind: "message", wireType: 2, is64: false, messageType: sub };
-    } else {
-      const kind = f.type as ScalarKind;
-      if (!(kind in WIRE_TYPES)) throw new Error(`schema: ${key}.${f.name} has unsupported type ${f.type}`);
-      field = { ...common, kind, wireType: WIRE_TYPES[kind], is64: SIXTY_FOUR.has(kind) };
-    }
+    let field: FieldInfo;
+    if (kind === "enum") field = { ...common, kind, wireType: 0, is64: false, enumType: enumInfo(ref) };
+    else if (kind === "message") field = { ...common, kind, wireType: 2, is64: false, messageType: messageType(ref) };
+    else if (kind in WIRE_TYPES) field = { ...common, kind: kind as ScalarKind, wireType: WIRE_TYPES[kind as ScalarKind], is64: SIXTY_FOUR.has(kind) };
+    else throw new Error(`schema: ${name}.${fieldName} has unsupported type ${kind}`);
     fields.push(field);
-    (type.byNumber as Map<number, FieldInfo>).set(field.number, field);
-    (type.byName as Map<string, FieldInfo>).set(field.name, field);
+    (type.byNumber as Map<number, FieldInfo>).set(number, field);
+    (type.byName as Map<string, FieldInfo>).set(fieldName, field);
   }
   return type;
 }
 
 /** Every message type of the schema, for tests and tools that walk them all. */
 export function allMessageTypeNames(): string[] {
-  root ??= loadRoot();
-  const names: string[] = [];
-  const walk = (ns: protobuf.NamespaceBase) => {
-    for (const nested of ns.nestedArray) {
-      if (nested instanceof protobuf.Type) names.push(nested.fullName.replace(/^\./, ""));
-      if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) walk(nested);
-    }
-  };
-  walk(root);
-  return names;
+  return Object.keys(schemaTables().messages);
 }

@@ -64,14 +64,20 @@ export function readVarintNumber(buf: Uint8Array, pos: number, end: number): [va
   return [hi * 0x100000000 + lo, next];
 }
 
-function readLength(buf: Uint8Array, pos: number, end: number): [start: number, stop: number] {
+// Where the value read last ends (readScalar, readLength): returned this way, not as a tuple, because
+// the decoder calls these once per field and the allocations showed in profiles.
+let cursor = 0;
+
+/** Reads a length prefix; returns where the bytes start and leaves their end in `cursor`. */
+function readLength(buf: Uint8Array, pos: number, end: number): number {
   const at = pos;
   const next = readVarint(buf, pos, end);
   if (hi !== 0 || lo > end - next) {
     const len = hi * 0x100000000 + lo;
     throw new WireError(at, `length ${len} runs past the end of the message (${end - next} bytes left)`);
   }
-  return [next, next + lo];
+  cursor = next + lo;
+  return next;
 }
 
 /** `tagAt` is where the field's tag starts: an invalid wire type is a fault of the tag, so it is reported there. */
@@ -86,7 +92,8 @@ function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, 
       if (pos + 4 > end) throw new WireError(pos, "truncated 32-bit value");
       return pos + 4;
     case 2:
-      return readLength(buf, pos, end)[1];
+      readLength(buf, pos, end);
+      return cursor;
     case 3: {
       if (depth > 64) throw new WireError(pos, "groups nested too deep");
       for (;;) {
@@ -105,36 +112,37 @@ function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, 
   }
 }
 
-function readScalar(field: FieldInfo, buf: Uint8Array, pos: number, end: number): [WireScalar | undefined, number] {
+/** Reads one value of `field` at `pos`; leaves the position after it in `cursor`. */
+function readScalar(field: FieldInfo, buf: Uint8Array, pos: number, end: number): WireScalar | undefined {
   switch (field.kind) {
     case "uint32":
-      pos = readVarint(buf, pos, end);
-      return [lo, pos];
+      cursor = readVarint(buf, pos, end);
+      return lo;
     case "int32":
-      pos = readVarint(buf, pos, end);
-      return [lo | 0, pos];
+      cursor = readVarint(buf, pos, end);
+      return lo | 0;
     case "sint32":
-      pos = readVarint(buf, pos, end);
-      return [(lo >>> 1) ^ -(lo & 1), pos];
+      cursor = readVarint(buf, pos, end);
+      return (lo >>> 1) ^ -(lo & 1);
     case "bool":
-      pos = readVarint(buf, pos, end);
-      return [lo !== 0 || hi !== 0, pos];
+      cursor = readVarint(buf, pos, end);
+      return lo !== 0 || hi !== 0;
     case "enum": {
-      pos = readVarint(buf, pos, end);
+      cursor = readVarint(buf, pos, end);
       const v = lo | 0;
       // proto2 keeps an undefined enum value as an unknown field: it disappears from the message.
-      return [field.enumType!.byValue.has(v) ? v : undefined, pos];
+      return field.enumType!.byValue.has(v) ? v : undefined;
     }
     case "uint64":
-      pos = readVarint(buf, pos, end);
-      return [u64(), pos];
+      cursor = readVarint(buf, pos, end);
+      return u64();
     case "int64":
-      pos = readVarint(buf, pos, end);
-      return [BigInt.asIntN(64, u64()), pos];
+      cursor = readVarint(buf, pos, end);
+      return BigInt.asIntN(64, u64());
     case "sint64": {
-      pos = readVarint(buf, pos, end);
+      cursor = readVarint(buf, pos, end);
       const z = u64();
-      return [(z >> 1n) ^ -(z & 1n), pos];
+      return (z >> 1n) ^ -(z & 1n);
     }
     case "fixed64":
     case "sfixed64":
@@ -143,7 +151,8 @@ function readScalar(field: FieldInfo, buf: Uint8Array, pos: number, end: number)
       const view = new DataView(buf.buffer, buf.byteOffset + pos, 8);
       const v =
         field.kind === "double" ? view.getFloat64(0, true) : field.kind === "fixed64" ? view.getBigUint64(0, true) : view.getBigInt64(0, true);
-      return [v, pos + 8];
+      cursor = pos + 8;
+      return v;
     }
     case "fixed32":
     case "sfixed32":
@@ -151,16 +160,17 @@ function readScalar(field: FieldInfo, buf: Uint8Array, pos: number, end: number)
       if (pos + 4 > end) throw new WireError(pos, "truncated 32-bit value");
       const view = new DataView(buf.buffer, buf.byteOffset + pos, 4);
       const v = field.kind === "float" ? view.getFloat32(0, true) : field.kind === "fixed32" ? view.getUint32(0, true) : view.getInt32(0, true);
-      return [v, pos + 4];
+      cursor = pos + 4;
+      return v;
     }
     case "string": {
-      const [s, e] = readLength(buf, pos, end);
-      const bytes = buf.subarray(s, e);
-      return [isUtf8(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8") : new InvalidUtf8(bytes), e];
+      const s = readLength(buf, pos, end);
+      const bytes = buf.subarray(s, cursor);
+      return isUtf8(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8") : new InvalidUtf8(bytes);
     }
     case "bytes": {
-      const [s, e] = readLength(buf, pos, end);
-      return [buf.subarray(s, e), e];
+      const s = readLength(buf, pos, end);
+      return buf.subarray(s, cursor);
     }
     default:
       throw new Error(`unreachable: ${field.kind}`);
@@ -190,7 +200,8 @@ export function decodeMessage(type: MessageType, buf: Uint8Array, start: number,
     }
     if (wireType === field.wireType) {
       if (field.kind === "message") {
-        const [s, e] = readLength(buf, pos, end);
+        const s = readLength(buf, pos, end);
+        const e = cursor;
         if (field.repeated) {
           const list = (msg[field.name] ??= []) as WireMessage[];
           list.push(decodeMessage(field.messageType!, buf, s, e, undefined, depth + 1));
@@ -200,19 +211,19 @@ export function decodeMessage(type: MessageType, buf: Uint8Array, start: number,
         pos = e;
         continue;
       }
-      const [value, next] = readScalar(field, buf, pos, end);
-      pos = next;
+      const value = readScalar(field, buf, pos, end);
+      pos = cursor;
       if (value === undefined) continue;
       if (field.repeated) ((msg[field.name] ??= []) as WireScalar[]).push(value);
       else msg[field.name] = value;
     } else if (wireType === 2 && field.repeated && field.wireType !== 2) {
       // Packed repeated scalars: CRIU never writes them, but a reader must accept them.
-      const [s, e] = readLength(buf, pos, end);
+      let p = readLength(buf, pos, end);
+      const e = cursor;
       const list = (msg[field.name] ??= []) as WireScalar[];
-      let p = s;
       while (p < e) {
-        const [value, next] = readScalar(field, buf, p, e);
-        p = next;
+        const value = readScalar(field, buf, p, e);
+        p = cursor;
         if (value !== undefined) list.push(value);
       }
       pos = e;

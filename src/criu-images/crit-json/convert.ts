@@ -50,13 +50,12 @@ function valueToJson(field: FieldInfo, value: WireScalar | WireMessage, pretty: 
 }
 
 function prettyInteger(field: FieldInfo, value: number | bigint, hex: boolean): JsonValue {
-  const big = () => BigInt(value);
-  if (hex) return hexString(big());
+  if (hex) return hexString(value);
   const { dev, odev, flags, dict } = field.crit;
-  if (dev) return formatDev(big(), odev);
+  if (dev) return formatDev(value, odev);
   if (flags !== undefined) {
     const map = FLAG_MAPS[flags];
-    return map ? formatFlags(big(), map) : hexString(big());
+    return map ? formatFlags(value, map) : hexString(value);
   }
   if (dict !== undefined) {
     const name = DICT_MAPS[dict]?.[field.name]?.get(Number(value));

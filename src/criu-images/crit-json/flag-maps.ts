@@ -119,12 +119,23 @@ export const DICT_MAPS: Readonly<Record<string, Readonly<Record<string, Readonly
   },
 };
 
-export function formatFlags(value: bigint, map: FlagMap): string {
+export function formatFlags(value: number | bigint, map: FlagMap): string {
+  if (typeof value === "number" && value >= 0 && value <= 0xffffffff) {
+    // Flag fields are u32: plain number bit operations, no BigInt.
+    let names = "";
+    let rest = value;
+    for (const [name, bit] of map) {
+      if (bit !== 0 && (value & bit) !== 0) names += names ? " | " + name : name;
+      rest = (rest & ~bit) >>> 0;
+    }
+    if (rest) names += (names ? " | " : "") + "0x" + rest.toString(16);
+    return names;
+  }
   const names: string[] = [];
-  let rest = value;
+  let rest = BigInt(value);
   for (const [name, bit] of map) {
     const b = BigInt(bit);
-    if (value & b) names.push(name);
+    if (BigInt(value) & b) names.push(name);
     rest &= ~b;
   }
   if (rest) names.push("0x" + rest.toString(16));

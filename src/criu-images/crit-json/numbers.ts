@@ -1,13 +1,14 @@
 /** Integer text and dev_t conventions of crit's pretty JSON and of Python's int(text, 0). */
 
-export function hexString(v: bigint): string {
-  return v < 0n ? "-0x" + (-v).toString(16) : "0x" + v.toString(16);
+export function hexString(v: bigint | number): string {
+  return v < 0 ? "-0x" + (-v).toString(16) : "0x" + v.toString(16);
 }
 
 const KERNEL_MINOR_BITS = 20n;
 
 /** `(criu).dev`: the kernel's internal dev_t (20-bit minor); `odev`: glibc's userspace dev_t. */
-export function formatDev(v: bigint, odev: boolean): string {
+export function formatDev(value: bigint | number, odev: boolean): string {
+  const v = BigInt(value);
   if (!odev) return `${v >> KERNEL_MINOR_BITS}:${v & ((1n << KERNEL_MINOR_BITS) - 1n)}`;
   const major = ((v >> 32n) & 0xfffff000n) | ((v >> 8n) & 0xfffn);
   const minor = ((v >> 12n) & 0xffffff00n) | (v & 0xffn);

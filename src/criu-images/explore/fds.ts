@@ -2,7 +2,7 @@
 import type { ImageDir } from "../image-dir.js";
 import type { WireMessage } from "../wire-reader.js";
 import { FileNames } from "./file-names.js";
-import { isDefunct, listProcesses } from "./processes.js";
+import { listProcesses, renderPerProcess, taskImage } from "./processes.js";
 import { padLeft } from "./pyformat.js";
 
 export interface FdView {
@@ -22,9 +22,8 @@ export interface ProcessFds {
 
 export function processFds(dir: ImageDir, names = new FileNames(dir)): ProcessFds[] {
   return listProcesses(dir).map((p): ProcessFds => {
-    const ids = dir.one(`ids-${p.pid}.img`);
-    if (isDefunct(p) && !ids) return { pid: p.pid, defunct: p.stateName.toLowerCase(), fds: [] };
-    if (!ids) throw new Error(`${dir.file(`ids-${p.pid}.img`)}: missing for live task ${p.pid}`);
+    const ids = taskImage(dir, p, `ids-${p.pid}.img`);
+    if (!ids) return { pid: p.pid, defunct: p.stateName.toLowerCase(), fds: [] };
     const fds: FdView[] = dir.entries(`fdinfo-${ids.files_id}.img`).map((fd: WireMessage) => {
       const type = names.typeName(fd.type as number);
       return { fd: fd.fd as number, type, id: fd.id as number, cloexec: ((fd.flags as number) & 1) === 1, name: names.describe(type, fd.id as number) };
@@ -41,11 +40,7 @@ export function processFds(dir: ImageDir, names = new FileNames(dir)): ProcessFd
 }
 
 export function renderFds(procs: readonly ProcessFds[]): string {
-  const lines: string[] = [];
-  for (const p of procs) {
-    lines.push(String(p.pid));
-    if (p.defunct) lines.push(`\t(${p.defunct}: no open files)`);
+  return renderPerProcess(procs, "no open files", (p, lines) => {
     for (const fd of p.fds) lines.push(`\t${padLeft(fd.fd, 7)}: ${fd.name}`);
-  }
-  return lines.join("\n") + "\n";
+  });
 }

@@ -2,7 +2,7 @@
 import type { ImageDir } from "../image-dir.js";
 import type { WireMessage } from "../wire-reader.js";
 import { FileNames } from "./file-names.js";
-import { isDefunct, listProcesses } from "./processes.js";
+import { listProcesses, renderPerProcess, taskImage } from "./processes.js";
 import { hex, padRight } from "./pyformat.js";
 
 export const VMA_AREA_REGULAR = 1 << 0;
@@ -45,11 +45,8 @@ export function processMems(dir: ImageDir, names = new FileNames(dir)): ProcessM
     return shared.get(key)!.toString(16);
   };
   return listProcesses(dir).map((p): ProcessMems => {
-    const mm = dir.one(`mm-${p.pid}.img`);
-    if (!mm) {
-      if (isDefunct(p)) return { pid: p.pid, defunct: p.stateName.toLowerCase(), vmas: [] };
-      throw new Error(`${dir.file(`mm-${p.pid}.img`)}: missing for live task ${p.pid}`);
-    }
+    const mm = taskImage(dir, p, `mm-${p.pid}.img`);
+    if (!mm) return { pid: p.pid, defunct: p.stateName.toLowerCase(), vmas: [] };
     const vmas = ((mm.vmas as WireMessage[] | undefined) ?? []).map((vma): VmaView => {
       const st = Number(vma.status ?? 0);
       const flags = Number(vma.flags ?? 0);
@@ -74,18 +71,11 @@ export function processMems(dir: ImageDir, names = new FileNames(dir)): ProcessM
 }
 
 export function renderMems(procs: readonly ProcessMems[]): string {
-  const lines: string[] = [];
-  for (const p of procs) {
-    lines.push(String(p.pid));
-    if (p.defunct) {
-      lines.push(`\t(${p.defunct}: no memory)`);
-      continue;
-    }
+  return renderPerProcess(procs, "no memory", (p, lines) => {
     lines.push(`\t${padRight("exe", 36)}    ${p.exe}`);
     for (const v of p.vmas) {
       const range = `${hex(v.start, 8)}-${hex(v.end, 8)}`;
       lines.push(`\t${padRight(range, 36)}${v.prot}${v.resource ? " " + v.resource : ""}`);
     }
-  }
-  return lines.join("\n") + "\n";
+  });
 }

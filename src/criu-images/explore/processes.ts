@@ -61,3 +61,24 @@ export function listProcesses(dir: ImageDir): ProcessInfo[] {
     };
   });
 }
+
+/**
+ * A task's one-entry image (ids, mm, fs…): undefined for a zombie or dead task, which CRIU dumps
+ * without them; an error naming the file for a live task whose image is missing.
+ */
+export function taskImage(dir: ImageDir, p: ProcessInfo, name: string): WireMessage | undefined {
+  const entry = dir.one(name);
+  if (!entry && !isDefunct(p)) throw new Error(`${dir.file(name)}: missing for live task ${p.pid}`);
+  return entry;
+}
+
+/** Text views list each process as its pid, then its lines, or one note for a task without images. */
+export function renderPerProcess<T extends { pid: number; defunct?: string }>(procs: readonly T[], missing: string, body: (p: T, lines: string[]) => void): string {
+  const lines: string[] = [];
+  for (const p of procs) {
+    lines.push(String(p.pid));
+    if (p.defunct) lines.push(`\t(${p.defunct}: ${missing})`);
+    else body(p, lines);
+  }
+  return lines.join("\n") + "\n";
+}

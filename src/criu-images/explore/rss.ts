@@ -7,7 +7,7 @@ import { pageRanges, PAGE_SIZE } from "../memory.js";
 import type { WireMessage } from "../wire-reader.js";
 import { FileNames } from "./file-names.js";
 import { VMA_FILE_PRIVATE, VMA_FILE_SHARED } from "./mems.js";
-import { isDefunct, listProcesses } from "./processes.js";
+import { listProcesses, renderPerProcess, taskImage } from "./processes.js";
 import { hex, padRight } from "./pyformat.js";
 
 export interface RssRange {
@@ -29,9 +29,8 @@ export interface ProcessRss {
 
 export function processRss(dir: ImageDir, names = new FileNames(dir)): ProcessRss[] {
   return listProcesses(dir).map((p): ProcessRss => {
-    const mm = dir.one(`mm-${p.pid}.img`);
-    if (!mm && isDefunct(p)) return { pid: p.pid, defunct: p.stateName.toLowerCase(), vmas: [], ranges: [], residentPages: 0 };
-    if (!mm) throw new Error(`${dir.file(`mm-${p.pid}.img`)}: missing for live task ${p.pid}`);
+    const mm = taskImage(dir, p, `mm-${p.pid}.img`);
+    if (!mm) return { pid: p.pid, defunct: p.stateName.toLowerCase(), vmas: [], ranges: [], residentPages: 0 };
     const vmaEntries = (mm.vmas as WireMessage[] | undefined) ?? [];
     const vmas = vmaEntries.map((v) => {
       const st = Number(v.status ?? 0);
@@ -61,13 +60,7 @@ export function processRss(dir: ImageDir, names = new FileNames(dir)): ProcessRs
 }
 
 export function renderRss(procs: readonly ProcessRss[]): string {
-  const lines: string[] = [];
-  for (const p of procs) {
-    lines.push(String(p.pid));
-    if (p.defunct) {
-      lines.push(`\t(${p.defunct}: no memory)`);
-      continue;
-    }
+  return renderPerProcess(procs, "no memory", (p, lines) => {
     let previous = -1;
     for (const r of p.ranges) {
       const head = `\t${hex(r.vaddr)} / ${padRight(r.pages, 8)}`;
@@ -84,6 +77,5 @@ export function renderRss(procs: readonly ProcessRss[]): string {
       }
       lines.push(padRight(head, 24) + tail);
     }
-  }
-  return lines.join("\n") + "\n";
+  });
 }
