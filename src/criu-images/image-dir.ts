@@ -3,9 +3,10 @@
  * and are read by range, see memory.ts), so an image is read whole; its entries are also available
  * as a stream for callers that want to stop early.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { readEntries, type ImageEntry } from "./image-file.js";
+import { DirectoryFiles, type ImageFiles } from "./image-files.js";
 import { rawImageKind } from "./raw-images.js";
 import type { WireMessage } from "./wire-reader.js";
 
@@ -23,17 +24,20 @@ export function listImageFiles(dir: string): { images: string[]; raw: string[] }
 
 export class ImageDir {
   private readonly cache = new Map<string, WireMessage[]>();
+  readonly files: ImageFiles;
 
-  constructor(readonly path: string) {
-    if (!statSync(path).isDirectory()) throw new Error(`${path}: not a directory`);
+  /** A directory path, or image files from elsewhere (an archive). */
+  constructor(source: string | ImageFiles) {
+    this.files = typeof source === "string" ? new DirectoryFiles(source) : source;
   }
 
+  /** The name of an image for messages (its path, or archive and member). */
   file(name: string): string {
-    return join(this.path, name);
+    return this.files.describe(name);
   }
 
   has(name: string): boolean {
-    return existsSync(this.file(name));
+    return this.files.has(name);
   }
 
   /** The entries of an image; CRIU leaves out images it had nothing to write to, so absent is empty. */
@@ -52,13 +56,16 @@ export class ImageDir {
   }
 
   *stream(name: string): Generator<ImageEntry> {
-    const file = this.file(name);
-    yield* readEntries(readFileSync(file), file);
+    yield* readEntries(this.files.read(name), this.file(name));
   }
 
   /** The previous dump of an incremental series (the `parent` link), if any. */
   parent(): ImageDir | undefined {
-    const link = join(this.path, "parent");
-    return existsSync(link) ? new ImageDir(realpathSync(link)) : undefined;
+    const parent = this.files.parent();
+    return parent ? new ImageDir(parent) : undefined;
+  }
+
+  close(): void {
+    this.files.close();
   }
 }

@@ -2,6 +2,7 @@
 export { ImageFormatError } from "./errors.js";
 export { decodeImage, encodeImage, imageInfo, readEntries, readImageHeader, type DecodeOptions, type ImageEntry } from "./image-file.js";
 export { ImageDir, listImageFiles } from "./image-dir.js";
+export { DirectoryFiles, type ImageFiles } from "./image-files.js";
 export { IMAGE_TYPES, type ImageType } from "./image-types.js";
 export { stringifyPython, type JsonValue, type JsonObject } from "./json-text.js";
 export { DumpedMemory, MemoryError, PagemapIndex, pageRanges, PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, type PageRange } from "./memory.js";

@@ -3,7 +3,6 @@
  * pages-<pages_id>.img holds the present ones back to back. Pages are read by range, never loaded
  * whole, so memory use does not grow with the dump.
  */
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ImageDir } from "./image-dir.js";
 import type { WireMessage } from "./wire-reader.js";
 
@@ -84,7 +83,7 @@ export class PagemapIndex {
  * (pagemap-shmem-<id>.img, addresses are offsets in the object).
  */
 export class DumpedMemory {
-  private fd: number | undefined;
+  private checkedSize = false;
   private parentMemory: DumpedMemory | undefined | null = null;
 
   constructor(
@@ -105,19 +104,23 @@ export class DumpedMemory {
     return new DumpedMemory(dir, `pagemap-shmem-${shmid}.img`);
   }
 
-  get pagesFile(): string {
-    return this.dir.file(`pages-${this.index.pagesId}.img`);
+  get pagesName(): string {
+    return `pages-${this.index.pagesId}.img`;
   }
 
-  private pagesFd(): number {
-    if (this.fd === undefined) {
-      this.fd = openSync(this.pagesFile, "r");
-      const size = fstatSync(this.fd).size;
+  get pagesFile(): string {
+    return this.dir.file(this.pagesName);
+  }
+
+  private readPages(offset: number, length: number): Uint8Array {
+    if (!this.checkedSize) {
+      const size = this.dir.files.has(this.pagesName) ? this.dir.files.size(this.pagesName) : 0;
       if (size < this.index.presentBytes) {
         throw new MemoryError(`${this.pagesFile}: ${size} bytes, but the pagemap accounts for ${this.index.presentBytes}`);
       }
+      this.checkedSize = true;
     }
-    return this.fd;
+    return this.dir.files.readRange(this.pagesName, offset, length);
   }
 
   private parent(): DumpedMemory | undefined {
@@ -139,7 +142,7 @@ export class DumpedMemory {
       const inRange = Number(at - range.vaddr);
       const n = Math.min(length - done, range.pages * PAGE_SIZE - inRange);
       if (range.flags & PE_PRESENT) {
-        readFully(this.pagesFd(), out, done, n, range.fileOffset! + inRange);
+        out.set(this.readPages(range.fileOffset! + inRange, n), done);
       } else if (range.flags & PE_PARENT) {
         const parent = this.parent();
         if (!parent) throw new MemoryError(`address 0x${at.toString(16)} is in the parent dump, which is missing`);
@@ -153,17 +156,6 @@ export class DumpedMemory {
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
     this.parentMemory?.close();
-  }
-}
-
-function readFully(fd: number, buf: Buffer, at: number, length: number, position: number): void {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, at + done, length - done, position + done);
-    if (n === 0) throw new MemoryError(`pages file ends at ${position + done}`);
-    done += n;
   }
 }
