@@ -1,0 +1,331 @@
+/**
+ * A checkpoint as a set of named members, whatever holds it: a tar archive (plain, gzip, zstd, xz or
+ * bzip2, told apart by their first bytes), a directory with an unpacked archive, or a bare CRIU image
+ * directory. The archive is indexed once. A plain tar is read where its members lie; a compressed one
+ * is read in one streaming pass that keeps the small members (metadata and images) and skips page
+ * data, which later passes read only for the ranges asked for. Nothing is ever extracted to disk.
+ */
+import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from "node:fs";
+import { join, relative } from "node:path";
+import { pipeline } from "node:stream/promises";
+import tar from "tar-stream";
+import type { ImageFiles } from "../../criu-images/image-files.js";
+import { decompress, detectCompression, type Compression } from "./compression.js";
+import { checkMemberName, checkMemberType, type Refusal } from "./member-policy.js";
+import { isZeroBlock, parseHeader, parsePax, TarFormatError } from "./tar-header.js";
+
+export interface ArchiveMember {
+  name: string;
+  type: "file" | "directory";
+  size: number;
+  /** Where the data starts in a plain tar. */
+  dataOffset?: number;
+}
+
+export class ArchiveError extends Error {}
+
+/** The part of tar-stream's entry stream that is used. */
+interface MemberStream {
+  on(event: "data", fn: (chunk: Buffer) => void): unknown;
+  on(event: "end", fn: () => void): unknown;
+  resume(): unknown;
+}
+
+export const CHECKPOINT_DIR = "checkpoint";
+
+/** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
+const SKIPPED_IN_MEMORY = /^(checkpoint\/(pages-|amdgpu-pages-)|rootfs-diff\.tar$|volumes\/|devshm-checkpoint\.tar$|artifacts\/)/;
+const MAX_KEPT_MEMBER = 64 << 20;
+
+type Backing =
+  | { kind: "directory"; root: string }
+  | { kind: "tar"; fd: number; fileSize: number }
+  | { kind: "stream"; compression: Compression; kept: Map<string, Uint8Array>; ranges: Map<string, Array<{ offset: number; data: Uint8Array }>> };
+
+export class CheckpointArchive {
+  readonly members = new Map<string, ArchiveMember>();
+  readonly refused: Refusal[] = [];
+
+  private constructor(
+    readonly path: string,
+    readonly compression: Compression | "directory",
+    private readonly backing: Backing,
+  ) {}
+
+  static async open(path: string): Promise<CheckpointArchive> {
+    const st = statSync(path);
+    if (st.isDirectory()) return CheckpointArchive.openDirectory(path);
+    if (!st.isFile()) throw new ArchiveError(`${path}: not a file or directory`);
+    const fd = openSync(path, "r");
+    try {
+      const head = Buffer.alloc(512);
+      const n = readSync(fd, head, 0, 512, 0);
+      const compression = detectCompression(head.subarray(0, n));
+      if (compression === "none") {
+        const archive = new CheckpointArchive(path, "none", { kind: "tar", fd, fileSize: st.size });
+        archive.indexPlainTar();
+        return archive;
+      }
+      closeSync(fd);
+      const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, kept: new Map(), ranges: new Map() });
+      await archive.indexStream();
+      return archive;
+    } catch (err) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+      throw err;
+    }
+  }
+
+  private static openDirectory(root: string): CheckpointArchive {
+    // A bare CRIU image directory is read as the checkpoint/ of an archive without metadata.
+    const bare = statSync(join(root, "inventory.img"), { throwIfNoEntry: false })?.isFile() ?? false;
+    const archive = new CheckpointArchive(root, "directory", { kind: "directory", root });
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const full = join(dir, entry.name);
+        const rel = relative(root, full);
+        const name = bare ? `${CHECKPOINT_DIR}/${rel}` : rel;
+        if (entry.isDirectory()) {
+          archive.members.set(name, { name, type: "directory", size: 0 });
+          walk(full);
+        } else if (entry.isFile()) archive.members.set(name, { name, type: "file", size: statSync(full).size });
+        else archive.refused.push({ name, reason: entry.isSymbolicLink() ? "symbolic link (links are not followed)" : "not a regular file" });
+      }
+    };
+    if (bare) archive.members.set(CHECKPOINT_DIR, { name: CHECKPOINT_DIR, type: "directory", size: 0 });
+    walk(root);
+    return archive;
+  }
+
+  /** Adds a member if the policy accepts it; returns the name it is known by, or undefined. */
+  private admit(rawName: string, type: string, linkname: string, size: number, dataOffset?: number): string | undefined {
+    const checked = checkMemberName(rawName);
+    if ("reason" in checked) return void this.refused.push({ name: rawName, reason: checked.reason });
+    const typeProblem = checkMemberType(type, linkname);
+    if (typeProblem) return void this.refused.push({ name: checked.name, reason: typeProblem });
+    if (checked.name === "") return undefined;
+    if (this.members.has(checked.name) && type !== "directory") {
+      return void this.refused.push({ name: checked.name, reason: "duplicate member (the first one is used)" });
+    }
+    this.members.set(checked.name, { name: checked.name, type: type as "file" | "directory", size, dataOffset });
+    return checked.name;
+  }
+
+  private indexPlainTar(): void {
+    const { fd, fileSize } = this.backing as Extract<Backing, { kind: "tar" }>;
+    const block = Buffer.alloc(512);
+    let pos = 0;
+    let longName: string | undefined;
+    let pax: Record<string, string> = {};
+    const readAt = (buf: Buffer, at: number) => {
+      const n = readSync(fd, buf, 0, buf.length, at);
+      if (n !== buf.length) throw new ArchiveError(`${this.path}: truncated tar archive at offset ${at} (file is ${fileSize} bytes)`);
+    };
+    for (;;) {
+      if (pos + 512 > fileSize) {
+        if (pos === 0) throw new ArchiveError(`${this.path}: not a tar archive (${fileSize} bytes)`);
+        throw new ArchiveError(`${this.path}: truncated tar archive at offset ${pos} (no end-of-archive marker)`);
+      }
+      readAt(block, pos);
+      if (isZeroBlock(block)) return;
+      let header;
+      try {
+        header = parseHeader(block);
+      } catch (err) {
+        if (err instanceof TarFormatError) throw new ArchiveError(`${this.path}: ${pos === 0 ? "not a tar archive" : err.message} at offset ${pos}`);
+        throw err;
+      }
+      const dataOffset = pos + 512;
+      const padded = Math.ceil(header.size / 512) * 512;
+      if (dataOffset + header.size > fileSize) {
+        throw new ArchiveError(`${this.path}: member "${header.name}" at offset ${pos} claims ${header.size} bytes, past the end of the archive (${fileSize} bytes)`);
+      }
+      if (header.flag === "L" || header.flag === "x" || header.flag === "g") {
+        const data = Buffer.alloc(Math.min(header.size, 1 << 20));
+        readAt(data, dataOffset);
+        if (header.flag === "L") longName = data.toString("utf8").replace(/\0.*$/s, "");
+        else if (header.flag === "x") pax = parsePax(data);
+      } else {
+        const name = pax.path ?? longName ?? header.name;
+        const size = pax.size !== undefined ? Number(pax.size) : header.size;
+        this.admit(name, header.type, pax.linkpath ?? header.linkname, size, dataOffset);
+        longName = undefined;
+        pax = {};
+      }
+      pos = dataOffset + padded;
+    }
+  }
+
+  private async indexStream(): Promise<void> {
+    const backing = this.backing as Extract<Backing, { kind: "stream" }>;
+    await this.streamPass((name, size, stream) => {
+      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return stream.resume();
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", () => backing.kept.set(name, Buffer.concat(chunks)));
+    }, true);
+  }
+
+  /**
+   * One pass over a compressed archive. `onMember` gets each accepted file member's stream and must
+   * consume it. With `index`, members are added to the index as they come.
+   */
+  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, index = false): Promise<void> {
+    const { compression } = this.backing as Extract<Backing, { kind: "stream" }>;
+    const extract = tar.extract();
+    extract.on("entry", (header, stream, next) => {
+      stream.on("end", next);
+      const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
+      const name = index
+        ? this.admit(header.name, type ?? "file", header.linkname ?? "", header.size ?? 0)
+        : checkMemberNameAccepted(header.name, this.members);
+      if (name && type === "file") onMember(name, header.size ?? 0, stream as unknown as MemberStream);
+      else stream.resume();
+    });
+    try {
+      await pipeline(decompress(createReadStream(this.path), compression), extract);
+    } catch (err) {
+      throw new ArchiveError(`${this.path}: cannot read the ${compression} tar archive: ${(err as Error).message}`);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.members.get(name)?.type === "file";
+  }
+
+  hasDirectory(name: string): boolean {
+    return this.members.get(name)?.type === "directory" || [...this.members.keys()].some((m) => m.startsWith(name + "/"));
+  }
+
+  size(name: string): number {
+    const m = this.members.get(name);
+    if (!m) throw new ArchiveError(`${this.path}: no member ${name}`);
+    return m.size;
+  }
+
+  /** The whole member (metadata and images; page data is read by range). */
+  read(name: string): Uint8Array {
+    const m = this.members.get(name);
+    if (!m || m.type !== "file") throw new ArchiveError(`${this.path}: no member ${name}`);
+    const b = this.backing;
+    if (b.kind === "directory") return readFileSync(join(b.root, this.directoryPath(name)));
+    if (b.kind === "tar") return this.readRange(name, 0, m.size);
+    const kept = b.kept.get(name);
+    if (!kept) throw new ArchiveError(`${this.path}: member ${name} (${m.size} bytes) is not kept in memory from a ${b.compression} archive`);
+    return kept;
+  }
+
+  private directoryPath(name: string): string {
+    const b = this.backing as Extract<Backing, { kind: "directory" }>;
+    const bare = !this.members.has(CHECKPOINT_DIR) || statSync(join(b.root, "inventory.img"), { throwIfNoEntry: false })?.isFile();
+    return bare && name.startsWith(CHECKPOINT_DIR + "/") ? name.slice(CHECKPOINT_DIR.length + 1) : name;
+  }
+
+  readRange(name: string, offset: number, length: number): Uint8Array {
+    const m = this.members.get(name);
+    if (!m || m.type !== "file") throw new ArchiveError(`${this.path}: no member ${name}`);
+    if (offset < 0 || offset + length > m.size) throw new ArchiveError(`${this.path}: ${name}: range ${offset}+${length} is outside its ${m.size} bytes`);
+    const b = this.backing;
+    if (b.kind === "stream") {
+      const kept = b.kept.get(name);
+      if (kept) return kept.subarray(offset, offset + length);
+      const hit = b.ranges.get(name)?.find((r) => r.offset <= offset && offset + length <= r.offset + r.data.length);
+      if (!hit) throw new ArchiveError(`${this.path}: ${name} bytes ${offset}+${length} were not fetched (call prefetch first)`);
+      return hit.data.subarray(offset - hit.offset, offset - hit.offset + length);
+    }
+    const out = Buffer.alloc(length);
+    const fd = b.kind === "tar" ? b.fd : openSync(join(b.root, this.directoryPath(name)), "r");
+    try {
+      const base = b.kind === "tar" ? m.dataOffset! : 0;
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, base + offset + done);
+        if (n === 0) throw new ArchiveError(`${this.path}: ${name} ends early (file is ${fstatSync(fd).size} bytes)`);
+        done += n;
+      }
+    } finally {
+      if (b.kind !== "tar") closeSync(fd);
+    }
+    return out;
+  }
+
+  /** Whether readRange can serve bytes without another pass (false only for page data of compressed archives). */
+  get seekable(): boolean {
+    return this.backing.kind !== "stream";
+  }
+
+  /** For compressed archives: one more pass that keeps just these byte ranges of members not kept. */
+  async prefetch(ranges: ReadonlyArray<{ name: string; offset: number; length: number }>): Promise<void> {
+    const b = this.backing;
+    if (b.kind !== "stream") return;
+    const wanted = ranges.filter((r) => !b.kept.has(r.name) && r.length > 0);
+    if (wanted.length === 0) return;
+    const byName = new Map<string, Array<{ offset: number; length: number }>>();
+    for (const r of wanted) (byName.get(r.name) ?? byName.set(r.name, []).get(r.name)!).push(r);
+    await this.streamPass((name, _size, stream) => {
+      const want = byName.get(name);
+      if (!want) return stream.resume();
+      const bufs = want.map((r) => ({ offset: r.offset, data: Buffer.alloc(r.length) }));
+      let pos = 0;
+      stream.on("data", (chunk: Buffer) => {
+        for (const r of bufs) {
+          const from = Math.max(pos, r.offset);
+          const to = Math.min(pos + chunk.length, r.offset + r.data.length);
+          if (from < to) chunk.copy(r.data, from - r.offset, from - pos, to - pos);
+        }
+        pos += chunk.length;
+      });
+      stream.on("end", () => {
+        const list = b.ranges.get(name) ?? [];
+        b.ranges.set(name, [...list, ...bufs]);
+      });
+    });
+  }
+
+  /** Streams a member's bytes in order (a pass of its own for compressed archives). */
+  async streamMember(name: string, onChunk: (chunk: Uint8Array, offset: number) => void): Promise<void> {
+    const b = this.backing;
+    const size = this.size(name);
+    if (b.kind === "stream" && !b.kept.has(name)) {
+      let pos = 0;
+      await this.streamPass((member, _size, stream) => {
+        if (member !== name) return stream.resume();
+        stream.on("data", (chunk: Buffer) => {
+          onChunk(chunk, pos);
+          pos += chunk.length;
+        });
+      });
+      return;
+    }
+    const CHUNK = 8 << 20;
+    for (let offset = 0; offset < size; offset += CHUNK) onChunk(this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+  }
+
+  /** The CRIU images (members under checkpoint/) as the codec reads them. */
+  imageFiles(): ImageFiles {
+    const prefix = CHECKPOINT_DIR + "/";
+    return {
+      describe: (name) => `${this.path}:${prefix}${name}`,
+      has: (name) => this.has(prefix + name),
+      list: () => [...this.members.values()].filter((m) => m.type === "file" && m.name.startsWith(prefix) && !m.name.slice(prefix.length).includes("/")).map((m) => m.name.slice(prefix.length)),
+      size: (name) => this.size(prefix + name),
+      read: (name) => this.read(prefix + name),
+      readRange: (name, offset, length) => this.readRange(prefix + name, offset, length),
+      parent: () => undefined,
+      close: () => undefined,
+    };
+  }
+
+  close(): void {
+    if (this.backing.kind === "tar") closeSync(this.backing.fd);
+  }
+}
+
+function checkMemberNameAccepted(raw: string, members: Map<string, ArchiveMember>): string | undefined {
+  const checked = checkMemberName(raw);
+  return "name" in checked && members.has(checked.name) ? checked.name : undefined;
+}
