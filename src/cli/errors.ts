@@ -3,12 +3,14 @@
  * never a stack trace (CKPT_DEBUG=1 prints it, for bug reports).
  */
 import { ImageFormatError } from "../criu-images/errors.js";
+import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
+import { MetadataError } from "../checkpoint/metadata.js";
 
 /** A failure the user can act on, reported as its message alone. */
 export class UserError extends Error {}
 
 export function describeError(err: unknown): string {
-  if (err instanceof ImageFormatError || err instanceof UserError) return err.message;
+  if (err instanceof ImageFormatError || err instanceof UserError || err instanceof ArchiveError || err instanceof MetadataError) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === "object" && typeof e.code === "string" && "path" in e) {
     const what: Record<string, string> = {

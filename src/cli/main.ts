@@ -1,6 +1,8 @@
 /** The `ckpt` command line: builds the command tree; each command lives in its own module. */
 import { Command } from "commander";
 import { critCommand } from "./crit-command.js";
+import { showCommand } from "./show-command.js";
+import { listCommand } from "./list-command.js";
 import { exitWithError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -10,6 +12,8 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride((err) => process.exit(err.exitCode));
   program.addCommand(critCommand());
+  program.addCommand(showCommand());
+  program.addCommand(listCommand());
   program.command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
     const { doctor } = await import("./doctor-command.js");
     process.exitCode = await doctor();

@@ -1,0 +1,76 @@
+/**
+ * `ckpt list`: the checkpoint archives in directories (the kubelet's checkpoint directory by
+ * default), with what their names and metadata say.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Checkpoint } from "../checkpoint/checkpoint.js";
+
+export const KUBELET_CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints";
+
+export interface ListedCheckpoint {
+  namespace: string;
+  pod: string;
+  container: string;
+  engine: string;
+  checkpointed: string;
+  name: string;
+  path: string;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** Go's time.RFC822 ("02 Jan 06 15:04 MST") of an RFC3339 time, in the time's own offset. */
+export function rfc822(time: string | undefined): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):\d{2}(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(time ?? "");
+  if (!m) return "01 Jan 01 00:00 UTC";
+  const [, y, mo, d, h, mi, zone] = m;
+  const zoneText = zone === "Z" ? "UTC" : zone!.replace(":", "");
+  return `${d} ${MONTHS[Number(mo) - 1]} ${y!.slice(2)} ${h}:${mi} ${zoneText}`;
+}
+
+export interface ListResult {
+  found: ListedCheckpoint[];
+  /** Directories with at least one checkpoint, in the order given. */
+  dirs: string[];
+  errors: Array<{ path: string; message: string }>;
+}
+
+export async function listCheckpoints(dirs: string[]): Promise<ListResult> {
+  const result: ListResult = { found: [], dirs: [], errors: [] };
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => n.startsWith("checkpoint-")).sort();
+    } catch {
+      continue;
+    }
+    let any = false;
+    for (const name of names) {
+      const path = join(dir, name);
+      if (!statSync(path).isFile()) continue;
+      try {
+        const cp = await Checkpoint.open(path);
+        try {
+          const c = cp.container();
+          result.found.push({
+            namespace: c.namespace ?? "",
+            pod: c.pod ?? "",
+            container: c.name,
+            engine: c.engine,
+            checkpointed: rfc822(c.checkpointed),
+            name,
+            path,
+          });
+          any = true;
+        } finally {
+          cp.close();
+        }
+      } catch (err) {
+        result.errors.push({ path, message: (err as Error).message });
+      }
+    }
+    if (any) result.dirs.push(dir);
+  }
+  return result;
+}

@@ -1,0 +1,22 @@
+/** `ckpt list [DIR...] [--format json]` */
+import { Command, Option } from "commander";
+import { KUBELET_CHECKPOINT_DIR, listCheckpoints } from "../analyze/list.js";
+import { writeStdout } from "./io.js";
+import { renderTable } from "./table.js";
+
+export function listCommand(): Command {
+  return new Command("list")
+    .description(`list checkpoint archives (checkpoint-*) in directories (default ${KUBELET_CHECKPOINT_DIR})`)
+    .argument("[dirs...]", "directories to search")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .action(async (dirs: string[], opts: { format: "table" | "json" }) => {
+      const searched = dirs.length ? dirs : [KUBELET_CHECKPOINT_DIR];
+      const result = await listCheckpoints(searched);
+      for (const e of result.errors) process.stderr.write(`ckpt: skipped ${e.message}\n`);
+      if (opts.format === "json") return writeStdout(JSON.stringify(result.found, null, 2) + "\n");
+      if (result.found.length === 0) return writeStdout(`No checkpoints found in ${searched.join(", ")}\n`);
+      const lines = result.dirs.map((d) => `Listing checkpoints in path: ${d}`).join("\n") + "\n";
+      const rows = result.found.map((c) => [c.namespace, c.pod, c.container, c.engine, c.checkpointed, c.name]);
+      writeStdout(lines + renderTable(["NAMESPACE", "POD", "CONTAINER", "ENGINE", "TIME CHECKPOINTED", "CHECKPOINT NAME"], rows));
+    });
+}
