@@ -27,6 +27,8 @@ export function describeError(err: unknown): string {
 }
 
 export function exitWithError(err: unknown): never {
+  // A reader that went away (ckpt … | head) is not an error.
+  if ((err as NodeJS.ErrnoException)?.code === "EPIPE") process.exit(0);
   if (process.env.CKPT_DEBUG) console.error(err);
   process.stderr.write(`ckpt: ${describeError(err)}\n`);
   process.exit(1);

@@ -19,7 +19,7 @@ const UNSHARE = "/usr/bin/unshare";
 const WORKLOADS = fileURLToPath(new URL("./workloads/", import.meta.url));
 const DUMP_LOG = "dump.log";
 
-export type WorkloadKind = "mix" | "zombie" | "big";
+export type WorkloadKind = "mix" | "zombie" | "big" | "plant";
 
 export interface DumpWorkloadOptions {
   /** big: MiB of anonymous memory, every page filled (default 300). */

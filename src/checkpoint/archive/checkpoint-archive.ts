@@ -286,23 +286,38 @@ export class CheckpointArchive {
     });
   }
 
-  /** Streams a member's bytes in order (a pass of its own for compressed archives). */
-  async streamMember(name: string, onChunk: (chunk: Uint8Array, offset: number) => void): Promise<void> {
+  /**
+   * Streams the bytes of several members, each in order, members in archive order: one pass of the
+   * archive for a compressed one, reads in place otherwise.
+   */
+  async streamMembers(names: readonly string[], onChunk: (name: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
     const b = this.backing;
-    const size = this.size(name);
-    if (b.kind === "stream" && !b.kept.has(name)) {
-      let pos = 0;
+    const wanted = new Set(names);
+    for (const name of wanted) this.size(name);
+    if (b.kind === "stream") {
+      const fromStream = [...wanted].filter((n) => !b.kept.has(n));
+      for (const name of wanted) if (b.kept.has(name)) onChunk(name, b.kept.get(name)!, 0);
+      if (fromStream.length === 0) return;
+      const todo = new Set(fromStream);
       await this.streamPass((member, _size, stream) => {
-        if (member !== name) return stream.resume();
+        if (!todo.has(member)) return stream.resume();
+        let pos = 0;
         stream.on("data", (chunk: Buffer) => {
-          onChunk(chunk, pos);
+          onChunk(member, chunk, pos);
           pos += chunk.length;
         });
       });
       return;
     }
     const CHUNK = 8 << 20;
-    for (let offset = 0; offset < size; offset += CHUNK) onChunk(this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+    for (const name of wanted) {
+      const size = this.size(name);
+      for (let offset = 0; offset < size; offset += CHUNK) onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+    }
+  }
+
+  async streamMember(name: string, onChunk: (chunk: Uint8Array, offset: number) => void): Promise<void> {
+    await this.streamMembers([name], (_n, chunk, offset) => onChunk(chunk, offset));
   }
 
   /** The CRIU images (members under checkpoint/) as the codec reads them. */
