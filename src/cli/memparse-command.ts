@@ -11,6 +11,7 @@ import { byteToString } from "../analyze/units.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
+import { progressBar, type Progress } from "./progress.js";
 
 interface MemparseOptions {
   pid?: string;
@@ -109,7 +110,13 @@ async function hexdump(cp: Checkpoint, pid: number, output: string | undefined):
 }
 
 async function search(cp: Checkpoint, matcher: Matcher, pid: number | undefined, context: number, format: "table" | "json"): Promise<void> {
-  const result = await searchMemory(cp, matcher, { pid, context });
+  let bar: Progress | undefined;
+  const result = await searchMemory(cp, matcher, {
+    pid,
+    context,
+    onProgress: (done, total) => (bar ??= progressBar("searching", total)).update(done),
+  });
+  bar?.stop();
   if (format === "json") {
     const matches = result.matches.map((m) => ({
       pid: m.region.pid,

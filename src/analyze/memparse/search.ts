@@ -73,7 +73,11 @@ class RegionScanner {
   }
 }
 
-export async function searchMemory(cp: Checkpoint, matcher: Matcher, opts: { pid?: number; context?: number } = {}): Promise<SearchResult> {
+export async function searchMemory(
+  cp: Checkpoint,
+  matcher: Matcher,
+  opts: { pid?: number; context?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<SearchResult> {
   const regions = memoryRegions(cp.images, opts.pid);
   if (opts.pid !== undefined && regions.length === 0) throw new Error(`${cp.path}: no dumped memory for process ${opts.pid}`);
   const matches: MemoryMatch[] = [];
@@ -85,9 +89,11 @@ export async function searchMemory(cp: Checkpoint, matcher: Matcher, opts: { pid
     scanners.set(member, new RegionScanner(r, matcher, opts.context ?? 16, matches));
   }
   let searchedBytes = 0;
+  const total = [...scanners.keys()].reduce((n, name) => n + cp.archive.size(name), 0);
   await cp.archive.streamMembers([...scanners.keys()], (name, chunk, offset) => {
     searchedBytes += chunk.length;
     scanners.get(name)!.feed(chunk, offset);
+    opts.onProgress?.(searchedBytes, total);
   });
   for (const s of scanners.values()) s.end();
   // Report in a stable order: regions as listed, addresses ascending.
