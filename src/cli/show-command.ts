@@ -23,13 +23,14 @@ export function showCommand(): Command {
   return new Command("show")
     .description("overview of container checkpoints: container, engine, sizes (and CRIU dump statistics)")
     .argument("<archives...>", "checkpoint archives (tar, tar.gz, tar.zst, tar.xz, tar.bz2) or unpacked directories")
-    .option("--print-stats, --stats", "also print CRIU's dump statistics", false)
+    .option("--print-stats", "also print CRIU's dump statistics", false)
+    .option("--stats", "the same as --print-stats", false)
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (paths: string[], opts: { printStats: boolean; format: "table" | "json" }) => {
+    .action(async (paths: string[], opts: { printStats: boolean; stats: boolean; format: "table" | "json" }) => {
       const rows = await showRows(paths);
       if (opts.format === "json") return writeStdout(JSON.stringify(rows, null, 2) + "\n");
       let out = renderTable(SHOW_HEADER, rows.map(showCells));
-      if (opts.printStats) {
+      if (opts.printStats || opts.stats) {
         const stats = rows.map(statsCells).filter((c): c is string[] => c !== undefined);
         if (stats.length === 0) throw new UserError(`no CRIU dump statistics (stats-dump) in ${paths.join(", ")}`);
         out += "\n" + renderTable(STATS_HEADER, stats, "CRIU dump statistics");
