@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { critCommand } from "./crit-command.js";
 import { showCommand } from "./show-command.js";
 import { listCommand } from "./list-command.js";
+import { inspectCommand } from "./inspect-command.js";
 import { memparseCommand } from "./memparse-command.js";
 import { exitWithError } from "./errors.js";
 
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
   program.addCommand(critCommand());
   program.addCommand(showCommand());
   program.addCommand(listCommand());
+  program.addCommand(inspectCommand());
   program.addCommand(memparseCommand());
   program.command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
     const { doctor } = await import("./doctor-command.js");

@@ -45,7 +45,8 @@ export function unixName(name: unknown): string {
   return text.startsWith("\0") ? "@" + text.slice(1) : text.replace(/\0+$/, "");
 }
 
-export function processSockets(dir: ImageDir, names = new FileNames(dir)): SocketView[] {
+/** Bytes and packets queued per socket file id (sk-queues.img: unix, packet and netlink sockets). */
+export function socketQueues(dir: ImageDir): Map<number, { bytes: number; packets: number }> {
   const queues = new Map<number, { bytes: number; packets: number }>();
   for (const q of dir.entries("sk-queues.img")) {
     const id = q.id_for as number;
@@ -54,6 +55,11 @@ export function processSockets(dir: ImageDir, names = new FileNames(dir)): Socke
     cur.packets++;
     queues.set(id, cur);
   }
+  return queues;
+}
+
+export function processSockets(dir: ImageDir, names = new FileNames(dir)): SocketView[] {
+  const queues = socketQueues(dir);
   const out: SocketView[] = [];
   for (const p of processFds(dir, names)) {
     for (const fd of p.fds) {
