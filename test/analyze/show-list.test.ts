@@ -3,7 +3,8 @@
  * (plain tar, gzip, zstd) built from the shared runc-counter dump and from a dump made now; and the
  * archive reader on hostile archives.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -107,6 +108,32 @@ describe.runIf(haveCheckpointctl() && haveFixtures())("ckpt show agrees with che
     for (const cell of ["counter", "quay.io/example/counter:latest", "1528f607685b", "CRI-O", "10.88.0.9", "358.3 KiB", "10.0 KiB"]) expect(out).toContain(cell);
     expect(out).toContain("CRIU dump statistics");
     for (const cell of ["101201 us", "193080 us", "5529 us", "475 us", "119", "84"]) expect(out).toContain(cell);
+  });
+
+  it("xz and bzip2 archives read the same as the plain tar", async () => {
+    const plain = await fixtureArchive("crio", "none", "crio-for-xz.tar");
+    execFileSync("xz", ["-kf", plain]);
+    execFileSync("bzip2", ["-kf", plain]);
+    const rows = [];
+    for (const path of [plain, plain + ".xz", plain + ".bz2"]) {
+      const cp = await Checkpoint.open(path);
+      rows.push({ ...showRow(cp), path: "" });
+      expect(cp.archive.compression).toBe(path.endsWith(".xz") ? "xz" : path.endsWith(".bz2") ? "bzip2" : "none");
+      cp.close();
+    }
+    expect(rows[1]).toEqual(rows[0]);
+    expect(rows[2]).toEqual(rows[0]);
+  });
+
+  it("a corrupt image inside an archive: one line naming the archive member and offset", async () => {
+    const images = join(work, "corrupt-images");
+    cpSync(join(runcCounter, "checkpoint"), images, { recursive: true });
+    const pstree = readFileSync(join(images, "pstree.img"));
+    writeFileSync(join(images, "pstree.img"), pstree.subarray(0, pstree.length - 5));
+    const path = await buildArchive({ layout: "crio", imagesDir: images, out: join(work, "corrupt.tar"), spec: spec(), statsDump: join(runcCounter, "stats-dump") });
+    const r = await ckpt(["inspect", "--ps-tree", path]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.toString()).toMatch(new RegExp(`^ckpt: ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:checkpoint/pstree\\.img at offset \\d+: [^\\n]+\\n$`));
   });
 
   it("several archives give one row each", async () => {
