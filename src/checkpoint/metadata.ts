@@ -1,36 +1,37 @@
 /**
  * The JSON metadata files of a checkpoint archive, as zod schemas. Engines write more keys than
  * these (Podman's config.dump is its whole container config): unknown keys are ignored; a missing or
- * malformed file gives an error that says which file and which key.
+ * malformed file gives an error that says which file and which key. zod/mini: the full zod with its
+ * message locales was most of the CLI's load time.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
 export const ConfigDump = z.object({
   id: z.string(),
   name: z.string(),
-  rootfsImage: z.string().optional(),
-  rootfsImageRef: z.string().optional(),
-  rootfsImageName: z.string().optional(),
-  runtime: z.string().optional(),
-  createdTime: z.string().optional(),
-  checkpointedTime: z.string().optional(),
-  restoredTime: z.string().optional(),
-  restored: z.boolean().optional(),
+  rootfsImage: z.optional(z.string()),
+  rootfsImageRef: z.optional(z.string()),
+  rootfsImageName: z.optional(z.string()),
+  runtime: z.optional(z.string()),
+  createdTime: z.optional(z.string()),
+  checkpointedTime: z.optional(z.string()),
+  restoredTime: z.optional(z.string()),
+  restored: z.optional(z.boolean()),
 });
 export type ConfigDump = z.infer<typeof ConfigDump>;
 
 export const SpecMount = z.object({
   destination: z.string(),
-  type: z.string().optional(),
-  source: z.string().optional(),
-  options: z.array(z.string()).optional(),
+  type: z.optional(z.string()),
+  source: z.optional(z.string()),
+  options: z.optional(z.array(z.string())),
 });
 
 export const SpecDump = z.object({
-  annotations: z.record(z.string(), z.string()).optional(),
-  mounts: z.array(SpecMount).optional(),
-  process: z.object({ args: z.array(z.string()).optional(), env: z.array(z.string()).optional() }).optional(),
-  hostname: z.string().optional(),
+  annotations: z.optional(z.record(z.string(), z.string())),
+  mounts: z.optional(z.array(SpecMount)),
+  process: z.optional(z.object({ args: z.optional(z.array(z.string())), env: z.optional(z.array(z.string())) })),
+  hostname: z.optional(z.string()),
 });
 export type SpecDump = z.infer<typeof SpecDump>;
 
@@ -40,22 +41,24 @@ export const DeletedFiles = z.array(z.string());
 export const NetworkStatus = z.record(
   z.string(),
   z.object({
-    interfaces: z
-      .record(
+    interfaces: z.optional(
+      z.record(
         z.string(),
         z.object({
-          subnets: z.array(z.object({ ipnet: z.string(), gateway: z.string().optional() })).optional(),
-          mac_address: z.string().optional(),
+          subnets: z.optional(z.array(z.object({ ipnet: z.string(), gateway: z.optional(z.string()) }))),
+          mac_address: z.optional(z.string()),
         }),
-      )
-      .optional(),
+      ),
+    ),
   }),
 );
 
-export class MetadataError extends Error {}
+export class MetadataError extends Error {
+  override name = "MetadataError";
+}
 
 /** Parses a metadata member; the error names the archive, the member and the first bad key. */
-export function parseMetadata<T>(schema: z.ZodType<T>, bytes: Uint8Array, where: string): T {
+export function parseMetadata<T>(schema: z.ZodMiniType<T>, bytes: Uint8Array, where: string): T {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString("utf8"));
@@ -66,7 +69,8 @@ export function parseMetadata<T>(schema: z.ZodType<T>, bytes: Uint8Array, where:
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const path = issue.path.length ? issue.path.join(".") : "(top level)";
-    throw new MetadataError(`${where}: ${path}: ${issue.message}`);
+    const detail = issue.code === "invalid_type" ? `expected ${issue.expected}${issue.input === undefined ? " (missing)" : ""}` : issue.message;
+    throw new MetadataError(`${where}: ${path}: ${detail}`);
   }
   return result.data;
 }

@@ -2,15 +2,18 @@
  * How the CLI ends on failure: one line on stderr naming what went wrong and where, a non-zero exit,
  * never a stack trace (CKPT_DEBUG=1 prints it, for bug reports).
  */
-import { ImageFormatError } from "../criu-images/errors.js";
-import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
-import { MetadataError } from "../checkpoint/metadata.js";
 
 /** A failure the user can act on, reported as its message alone. */
-export class UserError extends Error {}
+export class UserError extends Error {
+  override name = "UserError";
+}
+
+/** Errors whose message already says which file and where. */
+const REPORTED_AS_IS = new Set(["UserError", "ImageFormatError", "ArchiveError", "MetadataError", "MemoryError"]);
 
 export function describeError(err: unknown): string {
-  if (err instanceof ImageFormatError || err instanceof UserError || err instanceof ArchiveError || err instanceof MetadataError) return err.message;
+  // By name, not instanceof: this module is loaded before any command's code.
+  if (err instanceof Error && REPORTED_AS_IS.has(err.name)) return err.message;
   const e = err as NodeJS.ErrnoException;
   if (e && typeof e === "object" && typeof e.code === "string" && "path" in e) {
     const what: Record<string, string> = {

@@ -1,28 +1,33 @@
-/** The `ckpt` command line: builds the command tree; each command lives in its own module. */
+/**
+ * The `ckpt` command line. Only the command named on the command line is loaded (every command for
+ * help), so that a quick command does not pay for the code of the others.
+ */
 import { Command } from "commander";
-import { critCommand } from "./crit-command.js";
-import { showCommand } from "./show-command.js";
-import { listCommand } from "./list-command.js";
-import { inspectCommand } from "./inspect-command.js";
-import { memparseCommand } from "./memparse-command.js";
 import { exitWithError } from "./errors.js";
 
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  crit: async () => (await import("./crit-command.js")).critCommand(),
+  show: async () => (await import("./show-command.js")).showCommand(),
+  inspect: async () => (await import("./inspect-command.js")).inspectCommand(),
+  memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
+  list: async () => (await import("./list-command.js")).listCommand(),
+  doctor: async () =>
+    new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
+      const { doctor } = await import("./doctor-command.js");
+      process.exitCode = await doctor();
+    }),
+};
+
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command("ckpt")
-    .description("container checkpoint/restore and checkpoint forensics")
-    .version(process.env.npm_package_version ?? "0.1.0")
-    .showHelpAfterError()
-    .exitOverride((err) => process.exit(err.exitCode));
-  program.addCommand(critCommand());
-  program.addCommand(showCommand());
-  program.addCommand(listCommand());
-  program.addCommand(inspectCommand());
-  program.addCommand(memparseCommand());
-  program.command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
-    const { doctor } = await import("./doctor-command.js");
-    process.exitCode = await doctor();
-  });
   try {
+    const program = new Command("ckpt")
+      .description("container checkpoint/restore and checkpoint forensics")
+      .version(process.env.npm_package_version ?? "0.1.0")
+      .showHelpAfterError()
+      .exitOverride((err) => process.exit(err.exitCode));
+    const named = argv[2];
+    const wanted = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+    for (const name of wanted) program.addCommand(await COMMANDS[name]!());
     await program.parseAsync(argv);
   } catch (err) {
     exitWithError(err);

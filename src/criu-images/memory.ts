@@ -19,7 +19,9 @@ export interface PageRange {
   fileOffset?: number;
 }
 
-export class MemoryError extends Error {}
+export class MemoryError extends Error {
+  override name = "MemoryError";
+}
 
 function big(v: unknown): bigint {
   return typeof v === "bigint" ? v : BigInt((v as number | undefined) ?? 0);

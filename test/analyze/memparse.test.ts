@@ -32,6 +32,26 @@ describe("run scanner", () => {
     }
   });
 
+  it("finds every match in large chunks, wherever the chunk boundaries fall, with context across them", () => {
+    const size = 200_000;
+    const data = Buffer.alloc(size, 0x2e);
+    const needle = Buffer.from("CKPT-NEEDLE-0123456789");
+    const starts = [0, 4095, 16384 - 11, 16384 + 30, 32768 - 1, 65536 - 22, 100_000, size - needle.length];
+    for (const at of starts) needle.copy(data, at);
+    for (const chunkSize of [4096, 16384, 65536, 7919]) {
+      const found: RunMatch[] = [];
+      const s = new RunScanner(literalMatcher(needle, "n"), 8, (m) => found.push(m));
+      for (let off = 0; off < size; off += chunkSize) s.feed(data.subarray(off, off + chunkSize));
+      s.end();
+      expect(found.map((m) => m.offset), `chunks of ${chunkSize}`).toEqual(starts);
+      for (const m of found) {
+        const from = Math.max(0, m.offset - 8);
+        expect(m.context.equals(data.subarray(from, Math.min(size, m.offset + needle.length + 8))), `context at ${m.offset}`).toBe(true);
+        expect(m.contextStart).toBe(m.offset - from);
+      }
+    }
+  });
+
   it("matches regular expressions and raw bytes", () => {
     const found: number[] = [];
     const s = new RunScanner(regexMatcher("NEE+DLE"), 0, (m) => found.push(m.offset));

@@ -8,7 +8,7 @@
 import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
+import { createRequire } from "node:module";
 import type { ImageFiles } from "../../criu-images/image-files.js";
 import { decompress, detectCompression, type Compression } from "./compression.js";
 import { checkMemberName, checkMemberType, type Refusal } from "./member-policy.js";
@@ -22,7 +22,9 @@ export interface ArchiveMember {
   dataOffset?: number;
 }
 
-export class ArchiveError extends Error {}
+export class ArchiveError extends Error {
+  override name = "ArchiveError";
+}
 
 /** The part of tar-stream's entry stream that is used. */
 interface MemberStream {
@@ -176,6 +178,8 @@ export class CheckpointArchive {
    */
   private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, index = false): Promise<void> {
     const { compression } = this.backing as Extract<Backing, { kind: "stream" }>;
+    // Loaded here: a plain tar is read through its headers and never needs it.
+    const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
     const extract = tar.extract();
     extract.on("entry", (header, stream, next) => {
       stream.on("end", next);
@@ -237,7 +241,8 @@ export class CheckpointArchive {
       if (!hit) throw new ArchiveError(`${this.path}: ${name} bytes ${offset}+${length} were not fetched (call prefetch first)`);
       return hit.data.subarray(offset - hit.offset, offset - hit.offset + length);
     }
-    const out = Buffer.alloc(length);
+    // Filled completely below (or an error is thrown), so no need to zero it first.
+    const out = Buffer.allocUnsafe(length);
     const fd = b.kind === "tar" ? b.fd : openSync(join(b.root, this.directoryPath(name)), "r");
     try {
       const base = b.kind === "tar" ? m.dataOffset! : 0;

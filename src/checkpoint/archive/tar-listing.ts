@@ -5,7 +5,7 @@
  */
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import tar from "tar-stream";
+import { createRequire } from "node:module";
 import { ArchiveError, type CheckpointArchive } from "./checkpoint-archive.js";
 import { decompress, detectCompression } from "./compression.js";
 import { isZeroBlock, parseHeader, parsePax, TarFormatError } from "./tar-header.js";
@@ -109,6 +109,7 @@ function tarHeaders(archive: CheckpointArchive, name: string, size: number, wher
 
 async function tarStream(input: Readable, where: string): Promise<TarListEntry[]> {
   const out: TarListEntry[] = [];
+  const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
     out.push(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined));
