@@ -44,9 +44,9 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { interrupted, measure, median, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TIME = "/usr/bin/time";
 /** ckpt as run: a copy of bin/ckpt.js and dist/cli taken when the bench starts (see snapshotCkpt). */
 let CKPT = join(ROOT, "bin/ckpt.js");
 const PLAIN_RUNS = positiveInt("BENCH_ARCHIVE_RUNS", 7);
@@ -96,47 +96,21 @@ if (!existsSync(join(ROOT, "dist/cli/main.js"))) fatal("dist/ is missing: npm ru
 // ---------------------------------------------------------------------------------------------
 // Running and timing one process.
 
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (interrupted = true));
-
-interface Sample {
-  seconds: number;
-  rssKB: number;
-}
-
 let work = "";
 
-function measure(argv: string[], what: string): Sample {
-  const timeFile = join(work, "time.out");
-  const started = performance.now();
-  const r = spawnSync(TIME, ["-o", timeFile, "-f", "%M", ...argv], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "pipe"],
-    maxBuffer: 16 << 20,
-  });
-  const seconds = (performance.now() - started) / 1000;
-  if (interrupted) throw new Error("interrupted");
-  if (r.error || r.status !== 0) {
-    throw new Error(`${what} failed (${r.error ? r.error.message : r.signal ?? `exit ${r.status}`}): ${argv.join(" ")}\n${String(r.stderr ?? "").slice(-2000)}`);
-  }
-  const lines = readFileSync(timeFile, "utf8").trim().split("\n");
-  return { seconds, rssKB: Number(lines[lines.length - 1]) };
+/** One timed run of a command, from the repository root. */
+function timed(argv: string[], what: string): Sample {
+  return measure(argv, what, ROOT, work);
 }
 
 /** One untimed run that keeps stdout, for the same-work checks. */
 function capture(argv: string[], what: string): string {
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: "utf8", maxBuffer: 256 << 20 });
-  if (interrupted) throw new Error("interrupted");
+  if (interrupted()) throw new Error("interrupted");
   if (r.error || r.status !== 0) {
     throw new Error(`${what} failed (${r.error ? r.error.message : r.signal ?? `exit ${r.status}`}): ${argv.join(" ")}\n${String(r.stderr ?? "").slice(-2000)}`);
   }
   return r.stdout;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**
@@ -195,8 +169,8 @@ function runCase(c: Case): Result {
   const ckpt: Sample[] = [];
   const cctl: Sample[] = [];
   for (let i = 0; i <= c.runs; i++) {
-    const a = measure(c.ckpt, `ckpt (${c.name})`);
-    const b = measure(c.cctl, `checkpointctl (${c.name})`);
+    const a = timed(c.ckpt, `ckpt (${c.name})`);
+    const b = timed(c.cctl, `checkpointctl (${c.name})`);
     if (i === 0) continue;
     ckpt.push(a);
     cctl.push(b);
@@ -233,7 +207,7 @@ try {
   const started = performance.now();
   process.stderr.write(`bench/archive: dumping the big workload with ${CRIU} (${BIG_MB} MiB in ${BIG_VMAS} VMAs)…\n`);
   dump = await dumpWorkload("big", { megabytes: BIG_MB, vmas: BIG_VMAS });
-  if (interrupted) throw new Error("interrupted");
+  if (interrupted()) throw new Error("interrupted");
   let pagesBytes = 0;
   for (const f of readdirSync(dump.dir)) if (/^pages-.*\.img$/.test(f)) pagesBytes += statSync(join(dump.dir, f)).size;
 
@@ -252,7 +226,7 @@ try {
       { cwd: ROOT, stdio: ["ignore", "inherit", "pipe"], encoding: "utf8" },
     );
     buildMs[label] = performance.now() - t;
-    if (interrupted) throw new Error("interrupted");
+    if (interrupted()) throw new Error("interrupted");
     if (r.error || r.status !== 0) throw new Error(`building the ${label} failed: ${r.error?.message ?? r.signal ?? `exit ${r.status}`}\n${String(r.stderr).slice(-2000)}`);
   }
   // The dump directory is not needed any more: free its GiB of disk before timing.
@@ -362,7 +336,7 @@ try {
   }
 
   // What every timing includes besides the tool itself: spawning through /usr/bin/time.
-  const spawnMs = median(Array.from({ length: 5 }, () => measure(["/bin/true"], "/bin/true").seconds * 1000));
+  const spawnMs = median(Array.from({ length: 5 }, () => timed(["/bin/true"], "/bin/true").seconds * 1000));
   const total = cases.reduce((n, c) => n + c.runs, 0);
   process.stderr.write(
     `bench/archive: ${cases.length} cases, ${PLAIN_RUNS} measured pairs on the tar, ${GZIP_RUNS} on the tar.gz (${total} in all), ` +

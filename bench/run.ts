@@ -17,9 +17,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { interrupted, measure, median, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const TIME = "/usr/bin/time";
 const DIR_RUNS = positiveInt("BENCH_DIR_RUNS", 5);
 const FILE_RUNS = positiveInt("BENCH_FILE_RUNS", 10);
 const BIG_MB = positiveInt("BENCH_MB", 300);
@@ -72,38 +72,11 @@ const { listImageFiles } = (await import(join(ROOT, "dist/src/criu-images/image-
 // ---------------------------------------------------------------------------------------------
 // Running and timing one process.
 
-let interrupted = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (interrupted = true));
-
-interface Sample {
-  seconds: number;
-  rssKB: number;
-}
-
 let work = "";
 
-function measure(argv: string[], what: string): Sample {
-  const timeFile = join(work, "time.out");
-  const started = performance.now();
-  const r = spawnSync(TIME, ["-o", timeFile, "-f", "%M", ...argv], {
-    cwd: ROOT,
-    stdio: ["ignore", "ignore", "pipe"],
-    maxBuffer: 16 << 20,
-  });
-  const seconds = (performance.now() - started) / 1000;
-  if (interrupted) throw new Error("interrupted");
-  if (r.error || r.status !== 0) {
-    throw new Error(`${what} failed (${r.error ? r.error.message : r.signal ?? `exit ${r.status}`}): ${argv.join(" ")}\n${String(r.stderr ?? "").slice(-2000)}`);
-  }
-  const lines = readFileSync(timeFile, "utf8").trim().split("\n");
-  const rssKB = Number(lines[lines.length - 1]);
-  return { seconds, rssKB };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+/** One timed run of a command, from the repository root. */
+function timed(argv: string[], what: string): Sample {
+  return measure(argv, what, ROOT, work);
 }
 
 function freshDir(path: string): string {
@@ -140,8 +113,8 @@ function runCase(c: Case): Result {
   const crit: Sample[] = [];
   for (let i = 0; i <= c.runs; i++) {
     c.prepare();
-    const a = measure(c.ckpt, `ckpt (${c.name})`);
-    const b = c.crit ? measure(c.crit, `crit (${c.name})`) : undefined;
+    const a = timed(c.ckpt, `ckpt (${c.name})`);
+    const b = c.crit ? timed(c.crit, `crit (${c.name})`) : undefined;
     if (i === 0) continue;
     ckpt.push(a);
     if (b) crit.push(b);
@@ -243,7 +216,7 @@ function describeDump(label: string, d: { dir: string; rootPid: number; dumpMs: 
   const out = freshDir(join(work, `vmas-${label}`));
   let vmas = 0;
   for (const mm of images.filter((f) => /^mm-\d+\.img$/.test(f))) {
-    measure(ckptDecode(join(d.dir, mm), join(out, `${mm}.json`), false), `ckpt decode ${mm}`);
+    timed(ckptDecode(join(d.dir, mm), join(out, `${mm}.json`), false), `ckpt decode ${mm}`);
     const doc = JSON.parse(readFileSync(join(out, `${mm}.json`), "utf8")) as { entries: Array<{ vmas?: unknown[] }> };
     for (const e of doc.entries) vmas += e.vmas?.length ?? 0;
   }
@@ -276,7 +249,7 @@ try {
   dumps.push(mix);
   const big = await dumpWorkload("big", { megabytes: BIG_MB, vmas: BIG_VMAS });
   dumps.push(big);
-  if (interrupted) throw new Error("interrupted");
+  if (interrupted()) throw new Error("interrupted");
 
   const small = describeDump("small", mix);
   const large = describeDump("big", big);
