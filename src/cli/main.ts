@@ -3,10 +3,12 @@
  * help), so that a quick command does not pay for the code of the others.
  */
 import { Command } from "commander";
+import { critCommand } from "./crit-command.js";
 import { exitWithError } from "./errors.js";
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  crit: async () => (await import("./crit-command.js")).critCommand(),
+  // Loaded with the entry point: a one-image `ckpt crit decode` is where start-up time matters most.
+  crit: async () => critCommand(),
   show: async () => (await import("./show-command.js")).showCommand(),
   inspect: async () => (await import("./inspect-command.js")).inspectCommand(),
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),

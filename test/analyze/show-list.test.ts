@@ -213,3 +213,17 @@ describe("hostile archives", () => {
     expect(r.stderr.toString()).toBe(`ckpt: ${path}: checkpoint directory is missing in the archive\n`);
   });
 });
+
+describe("archive bombs", () => {
+  it("a gzip archive whose metadata would take more than the memory bound ends with one error", async () => {
+    // Many 32 MiB members of zeros compress to almost nothing but would all be kept in memory.
+    const dir = join(work, "bomb");
+    mkdirSync(join(dir, "checkpoint"), { recursive: true });
+    for (let i = 0; i < 8; i++) writeFileSync(join(dir, "checkpoint", `core-${i}.img`), Buffer.alloc(32 << 20));
+    const tarPath = join(work, "bomb.tar");
+    execFileSync("tar", ["-C", dir, "-cf", tarPath, "checkpoint"]);
+    execFileSync("gzip", ["-f", tarPath]);
+    await expect(CheckpointArchive.open(tarPath + ".gz")).rejects.toThrow(/more than 192 MiB of metadata and images besides page data/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

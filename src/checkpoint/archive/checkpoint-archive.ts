@@ -38,6 +38,9 @@ export const CHECKPOINT_DIR = "checkpoint";
 /** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
 const SKIPPED_IN_MEMORY = /^(checkpoint\/(pages-|amdgpu-pages-)|rootfs-diff\.tar$|volumes\/|devshm-checkpoint\.tar$|artifacts\/)/;
 const MAX_KEPT_MEMBER = 64 << 20;
+/** Bounds that keep a hostile archive (a tar or gzip bomb) from taking unbounded memory. */
+const MAX_KEPT_TOTAL = 192 << 20;
+const MAX_MEMBERS = 1_000_000;
 
 type Backing =
   | { kind: "directory"; root: string }
@@ -110,6 +113,7 @@ export class CheckpointArchive {
     const typeProblem = checkMemberType(type, linkname);
     if (typeProblem) return void this.refused.push({ name: checked.name, reason: typeProblem });
     if (checked.name === "") return undefined;
+    if (this.members.size >= MAX_MEMBERS) throw new ArchiveError(`${this.path}: more than ${MAX_MEMBERS} members; not a checkpoint archive`);
     if (this.members.has(checked.name) && type !== "directory") {
       return void this.refused.push({ name: checked.name, reason: "duplicate member (the first one is used)" });
     }
@@ -164,8 +168,13 @@ export class CheckpointArchive {
 
   private async indexStream(): Promise<void> {
     const backing = this.backing as Extract<Backing, { kind: "stream" }>;
+    let keptTotal = 0;
     await this.streamPass((name, size, stream) => {
       if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return stream.resume();
+      keptTotal += size;
+      if (keptTotal > MAX_KEPT_TOTAL) {
+        throw new ArchiveError(`${this.path}: more than ${MAX_KEPT_TOTAL >> 20} MiB of metadata and images besides page data; not a checkpoint archive`);
+      }
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => backing.kept.set(name, Buffer.concat(chunks)));
@@ -181,20 +190,32 @@ export class CheckpointArchive {
     // Loaded here: a plain tar is read through its headers and never needs it.
     const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
     const extract = tar.extract();
+    const source = createReadStream(this.path);
+    let failure: unknown;
     extract.on("entry", (header, stream, next) => {
       stream.on("end", next);
-      const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
-      const name = index
-        ? this.admit(header.name, type ?? "file", header.linkname ?? "", header.size ?? 0)
-        : checkMemberNameAccepted(header.name, this.members);
-      if (name && type === "file") onMember(name, header.size ?? 0, stream as unknown as MemberStream);
-      else stream.resume();
+      if (failure !== undefined) return stream.resume();
+      try {
+        const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
+        const name = index
+          ? this.admit(header.name, type ?? "file", header.linkname ?? "", header.size ?? 0)
+          : checkMemberNameAccepted(header.name, this.members);
+        if (name && type === "file") onMember(name, header.size ?? 0, stream as unknown as MemberStream);
+        else stream.resume();
+      } catch (err) {
+        // Thrown from an event handler it would escape the pipeline: stop reading, report it below.
+        failure = err;
+        stream.resume();
+        source.destroy();
+      }
     });
     try {
-      await pipeline(decompress(createReadStream(this.path), compression), extract);
+      await pipeline(decompress(source, compression), extract);
     } catch (err) {
+      if (failure !== undefined) throw failure;
       throw new ArchiveError(`${this.path}: cannot read the ${compression} tar archive: ${(err as Error).message}`);
     }
+    if (failure !== undefined) throw failure;
   }
 
   has(name: string): boolean {
