@@ -12,7 +12,7 @@ CRIU_WRAPPER=/usr/local/sbin/criu
 PROJECT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SID_PACKAGES=(criu libcompel1 libnet9 libnl-3-200 libc6 python3-pycriu checkpointctl)
 # sid's criu links bookworm's libnftables1 and libprotobuf-c1 (found through --library-path).
-BOOKWORM_PACKAGES=(runc iptables busybox-static python3-protobuf iproute2 gcc libc6-dev libnftables1 libprotobuf-c1 zstd xz-utils bzip2)
+BOOKWORM_PACKAGES=(runc iptables busybox-static python3-protobuf iproute2 gcc libc6-dev libnftables1 libprotobuf-c1 zstd xz-utils bzip2 time)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
