@@ -81,6 +81,20 @@ describe.runIf(haveFixtures())("memparse on the shared real dumps", () => {
     cp.close();
   });
 
+  it("finds the secret in the bundled sample archive with the right process and VMA", async () => {
+    const sample = join(import.meta.dirname, "../../samples/counter-crio.tar");
+    const r = await ckpt(["memparse", sample, "-s", "RANDOM_1432_KEY", "--format", "json"]);
+    expect(r.exitCode).toBe(0);
+    const json = JSON.parse(r.stdout.toString());
+    expect(json.matches.map((m: { pid: number; comm: string; address: string; vma: { start: string; end: string; prot: string } }) => [m.pid, m.comm, m.address, m.vma.start, m.vma.end, m.vma.prot])).toEqual([
+      [7, "counter.sh", "0x378bc232", "0x378ba000", "0x378dc000", "rw-"],
+      [7, "counter.sh", "0x378bc857", "0x378ba000", "0x378dc000", "rw-"],
+    ]);
+    const table = (await ckpt(["memparse", sample, "-s", "RANDOM_1432_KEY"])).stdout.toString();
+    expect(table).toContain("7 (counter.sh)");
+    expect(table).toContain("0x00000000378bc232");
+  });
+
   it("searches shared memory objects and names them", async () => {
     const cp = await Checkpoint.open(FIXTURE_DIRS.unshareMix);
     for (const [needle, label] of [
