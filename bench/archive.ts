@@ -44,7 +44,7 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { interrupted, measure, median, TIME, type Sample } from "./measure.js";
+import { fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** ckpt as run: a copy of bin/ckpt.js and dist/cli taken when the bench starts (see snapshotCkpt). */
@@ -179,17 +179,6 @@ function runCase(c: Case): Result {
   const cc = median(cctl.map((s) => s.seconds));
   process.stderr.write(`  ${c.name.padEnd(24)} ckpt ${ck.toFixed(3)} s  checkpointctl ${cc.toFixed(3)} s  (${(cc / ck).toFixed(2)}x)\n`);
   return { c, ckpt, cctl };
-}
-
-const MB = 1024 * 1024;
-const fmtMB = (bytes: number): string => (bytes / MB).toFixed(1);
-const kbToMB = (kb: number): string => (kb / 1024).toFixed(1);
-
-function table(header: string[], rows: string[][], rightFrom = 1): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,3 +44,15 @@ export function median(xs: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+export const MB = 1024 * 1024;
+export const fmtMB = (bytes: number): string => (bytes / MB).toFixed(1);
+export const kbToMB = (kb: number): string => (kb / 1024).toFixed(1);
+
+/** A plain text table: left-aligned first columns, numbers right-aligned from `rightFrom` on. */
+export function table(header: string[], rows: string[][], rightFrom = 1): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}

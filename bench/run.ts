@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { interrupted, measure, median, TIME, type Sample } from "./measure.js";
+import { fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIR_RUNS = positiveInt("BENCH_DIR_RUNS", 5);
@@ -221,17 +221,6 @@ function describeDump(label: string, d: { dir: string; rootPid: number; dumpMs: 
     for (const e of doc.entries) vmas += e.vmas?.length ?? 0;
   }
   return { label, dir: d.dir, rootPid: d.rootPid, images, raw, pagesBytes, totalBytes, vmas, dumpMs: d.dumpMs };
-}
-
-const MB = 1024 * 1024;
-const fmtMB = (bytes: number): string => (bytes / MB).toFixed(1);
-const kbToMB = (kb: number): string => (kb / 1024).toFixed(1);
-
-function table(header: string[], rows: string[][], rightFrom = 1): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
-  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 // ---------------------------------------------------------------------------------------------
