@@ -2,7 +2,6 @@
 import { Command, Option } from "commander";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
-import { DumpedMemory } from "../criu-images/memory.js";
 import { hexdumpProcess, HEXDUMP_HEADER } from "../analyze/memparse/hexdump.js";
 import { hexMatcher, literalMatcher, regexMatcher, type Matcher } from "../analyze/memparse/matcher.js";
 import { processMemorySizes } from "../analyze/memparse/memory-sizes.js";
@@ -88,21 +87,15 @@ export function memparseCommand(): Command {
 
 async function hexdump(cp: Checkpoint, pid: number, output: string | undefined): Promise<void> {
   if (!cp.images.has(`pagemap-${pid}.img`)) throw new UserError(`${cp.path}: no dumped memory for process ${pid}`);
-  if (!cp.archive.seekable) {
-    // A compressed archive: fetch this process's pages in one pass first.
-    const mems = DumpedMemory.ofProcess(cp.images, pid);
-    await cp.archive.prefetch([{ name: `checkpoint/${mems.pagesName}`, offset: 0, length: cp.archive.size(`checkpoint/${mems.pagesName}`) }]);
-  }
-  const title = `Displaying memory pages content for process ID ${pid} from checkpoint: ${cp.path}\n\n`;
   if (!output) {
-    writeStdout(title + HEXDUMP_HEADER);
-    hexdumpProcess(cp.images, pid, writeStdout, true);
+    writeStdout(`Displaying memory pages content for process ID ${pid} from checkpoint: ${cp.path}\n\n` + HEXDUMP_HEADER);
+    await hexdumpProcess(cp, pid, writeStdout, true);
     return;
   }
   const fd = openSync(output, "w", 0o600);
   try {
     writeSync(fd, HEXDUMP_HEADER);
-    hexdumpProcess(cp.images, pid, (t) => void writeSync(fd, t), false);
+    await hexdumpProcess(cp, pid, (t) => void writeSync(fd, t), false);
   } finally {
     closeSync(fd);
   }
