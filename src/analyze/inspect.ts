@@ -16,7 +16,7 @@ import type { Checkpoint } from "../checkpoint/checkpoint.js";
 import { ANNOTATIONS, DELETED_FILES, ROOTFS_DIFF } from "../checkpoint/layout-names.js";
 import { DeletedFiles, parseMetadata } from "../checkpoint/metadata.js";
 import { formatIpWords } from "../criu-images/crit-json/ip-address.js";
-import { socketQueues } from "../criu-images/explore/sk.js";
+import { socketQueues, tcpQueues } from "../criu-images/explore/sk.js";
 import { FileNames, InvalidUtf8, isDefunct, listProcesses, PAGE_SIZE, PagemapIndex, PE_PRESENT, readEntries, readImageHeader, type ImageDir, type ProcessInfo, type WireMessage } from "../criu-images/index.js";
 import { dumpStatistics } from "./show.js";
 import { byteToString, tenths } from "./units.js";
@@ -568,11 +568,10 @@ function sockets(dir: ImageDir, procs: readonly ProcessInfo[], names: FileNames)
           socket_type: skType(isk.type) || undefined,
           ...queued,
         };
-        const stream = `tcp-stream-${ino.toString(16)}.img`;
-        if (Number(isk.proto) === 6 && dir.has(stream)) {
-          const t = dir.one(stream);
-          s.queued_recv_bytes = Number(t?.inq_len ?? 0);
-          s.queued_send_bytes = Number(t?.outq_len ?? 0);
+        const tcp = Number(isk.proto) === 6 ? tcpQueues(dir, ino) : undefined;
+        if (tcp) {
+          s.queued_recv_bytes = tcp.recv;
+          s.queued_send_bytes = tcp.send;
         }
         push(list, type, omitUndefined(s));
       } else if (type === "UNIXSK") {

@@ -58,6 +58,14 @@ export function socketQueues(dir: ImageDir): Map<number, { bytes: number; packet
   return queues;
 }
 
+/** A TCP socket's queued bytes (tcp-stream-<ino in hex>.img), when CRIU dumped its stream. */
+export function tcpQueues(dir: ImageDir, ino: number): { recv: number; send: number } | undefined {
+  const stream = `tcp-stream-${ino.toString(16)}.img`;
+  if (!dir.has(stream)) return undefined;
+  const t = dir.one(stream);
+  return { recv: Number(t?.inq_len ?? 0), send: Number(t?.outq_len ?? 0) };
+}
+
 export function processSockets(dir: ImageDir, names = new FileNames(dir)): SocketView[] {
   const queues = socketQueues(dir);
   const out: SocketView[] = [];
@@ -81,11 +89,10 @@ export function processSockets(dir: ImageDir, names = new FileNames(dir)): Socke
           local: inetAddress(sk.src_addr, sk.src_port, v6),
           peer: inetAddress(sk.dst_addr, sk.dst_port, v6),
         };
-        const stream = `tcp-stream-${ino.toString(16)}.img`;
-        if (proto === 6 && dir.has(stream)) {
-          const t = dir.one(stream)!;
-          view.recvQueue = Number(t.inq_len ?? 0);
-          view.sendQueue = Number(t.outq_len ?? 0);
+        const tcp = proto === 6 ? tcpQueues(dir, ino) : undefined;
+        if (tcp) {
+          view.recvQueue = tcp.recv;
+          view.sendQueue = tcp.send;
         }
         out.push(view);
       } else if (fd.type === "UNIXSK") {
