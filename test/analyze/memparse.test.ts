@@ -9,7 +9,7 @@ import { processMemorySizes } from "../../src/analyze/memparse/memory-sizes.js";
 import { RunScanner, type RunMatch } from "../../src/analyze/memparse/run-scanner.js";
 import { searchMemory } from "../../src/analyze/memparse/search.js";
 import { DumpedMemory } from "../../src/criu-images/memory.js";
-import { ckpt } from "../support/cli.js";
+import { ckpt } from "../support/ckpt-cli.js";
 import { dumpWorkload, haveRealStack, type WorkloadDump } from "../support/criu-dump.js";
 import { FIXTURE_DIRS, haveFixtures } from "../support/fixtures.js";
 

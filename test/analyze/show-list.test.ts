@@ -15,7 +15,7 @@ import { ArchiveError, CheckpointArchive } from "../../src/checkpoint/archive/ch
 import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { buildArchive, hostileArchive, HOSTILE_MEMBER, type ArchiveLayout, type HostileKind } from "../support/archives.js";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
-import { ckpt } from "../support/cli.js";
+import { ckpt } from "../support/ckpt-cli.js";
 import { dumpWorkload, haveRealStack, type WorkloadDump } from "../support/criu-dump.js";
 import { FIXTURES, haveFixtures } from "../support/fixtures.js";
 

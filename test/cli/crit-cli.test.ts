@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { listImageFiles } from "../../src/criu-images/index.js";
 import { runCrit } from "../support/crit.js";
 import { haveCrit } from "../support/crit.js";
-import { ckpt } from "../support/cli.js";
+import { ckpt } from "../support/ckpt-cli.js";
 import { FIXTURE_DIRS, haveFixtures } from "../support/fixtures.js";
 
 const SAMPLE = join(import.meta.dirname, "../../samples/busybox-loop");

@@ -32,15 +32,24 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCkpt(args: string[], input?: Uint8Array): CliResult {
-  const r = spawnSync(process.execPath, [join(REPO, "bin/ckpt.js"), ...args], {
+function spawnCkpt(args: string[], input: Uint8Array | string | undefined) {
+  return spawnSync(process.execPath, [join(REPO, "bin/ckpt.js"), ...args], {
     cwd: REPO,
     input,
-    encoding: "utf8",
     env: { ...process.env, CKPT_DEBUG: "" },
     maxBuffer: 64 << 20,
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runCkpt(args: string[], input?: Uint8Array): CliResult {
+  const r = spawnCkpt(args, input);
+  return { status: r.status, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+/** The same run with the output as bytes (images, exact JSON text). */
+export async function ckpt(args: string[], input?: string | Buffer): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
+  const r = spawnCkpt(args, input);
+  return { exitCode: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**
