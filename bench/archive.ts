@@ -44,7 +44,7 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** ckpt as run: a copy of bin/ckpt.js and dist/cli taken when the bench starts (see snapshotCkpt). */
@@ -166,15 +166,11 @@ interface Result {
 
 /** Alternates A B A B: one warm-up pair, then `runs` measured pairs. */
 function runCase(c: Case): Result {
-  const ckpt: Sample[] = [];
-  const cctl: Sample[] = [];
-  for (let i = 0; i <= c.runs; i++) {
-    const a = timed(c.ckpt, `ckpt (${c.name})`);
-    const b = timed(c.cctl, `checkpointctl (${c.name})`);
-    if (i === 0) continue;
-    ckpt.push(a);
-    cctl.push(b);
-  }
+  const { a: ckpt, b: cctl } = alternate(
+    c.runs,
+    () => timed(c.ckpt, `ckpt (${c.name})`),
+    () => timed(c.cctl, `checkpointctl (${c.name})`),
+  );
   const ck = median(ckpt.map((s) => s.seconds));
   const cc = median(cctl.map((s) => s.seconds));
   process.stderr.write(`  ${c.name.padEnd(24)} ckpt ${ck.toFixed(3)} s  checkpointctl ${cc.toFixed(3)} s  (${(cc / ck).toFixed(2)}x)\n`);

@@ -39,6 +39,23 @@ export function interrupted(): boolean {
   return wasInterrupted;
 }
 
+/**
+ * Runs A then B, alternating, so that a drift of the machine's speed hits both alike: one warm-up
+ * pair that is not kept, then `runs` measured pairs. `prepare` runs before each pair, untimed.
+ */
+export function alternate(runs: number, a: () => Sample, b?: () => Sample, prepare?: () => void): { a: Sample[]; b: Sample[] } {
+  const out = { a: [] as Sample[], b: [] as Sample[] };
+  for (let i = 0; i <= runs; i++) {
+    prepare?.();
+    const sa = a();
+    const sb = b?.();
+    if (i === 0) continue;
+    out.a.push(sa);
+    if (sb) out.b.push(sb);
+  }
+  return out;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

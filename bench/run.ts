@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIR_RUNS = positiveInt("BENCH_DIR_RUNS", 5);
@@ -109,21 +109,18 @@ interface Result {
 
 /** Alternates A B A B: one warm-up pair, then `runs` measured pairs. */
 function runCase(c: Case): Result {
-  const ckpt: Sample[] = [];
-  const crit: Sample[] = [];
-  for (let i = 0; i <= c.runs; i++) {
-    c.prepare();
-    const a = timed(c.ckpt, `ckpt (${c.name})`);
-    const b = c.crit ? timed(c.crit, `crit (${c.name})`) : undefined;
-    if (i === 0) continue;
-    ckpt.push(a);
-    if (b) crit.push(b);
-  }
-  const r: Result = { name: c.name, runs: c.runs, ckpt, crit };
+  const crit = c.crit;
+  const { a: ckpt, b: critSamples } = alternate(
+    c.runs,
+    () => timed(c.ckpt, `ckpt (${c.name})`),
+    crit ? () => timed(crit, `crit (${c.name})`) : undefined,
+    () => c.prepare(),
+  );
+  const r: Result = { name: c.name, runs: c.runs, ckpt, crit: critSamples };
   const ck = median(ckpt.map((s) => s.seconds));
-  const cr = crit.length ? median(crit.map((s) => s.seconds)) : NaN;
+  const cr = critSamples.length ? median(critSamples.map((s) => s.seconds)) : NaN;
   process.stderr.write(
-    `  ${c.name.padEnd(34)} ckpt ${ck.toFixed(3)} s` + (crit.length ? `  crit ${cr.toFixed(3)} s  (${(cr / ck).toFixed(1)}x)` : "") + "\n",
+    `  ${c.name.padEnd(34)} ckpt ${ck.toFixed(3)} s` + (critSamples.length ? `  crit ${cr.toFixed(3)} s  (${(cr / ck).toFixed(1)}x)` : "") + "\n",
   );
   return r;
 }
