@@ -47,8 +47,8 @@ import { fileURLToPath } from "node:url";
 import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** ckpt as run: a copy of bin/ckpt.js and dist/cli taken when the bench starts (see snapshotCkpt). */
-let CKPT = join(ROOT, "bin/ckpt.js");
+/** ckpt as users run it (bin/ckpt, the package's command): a copy of bin/ and dist/cli taken when the bench starts (see snapshotCkpt). */
+let CKPT = join(ROOT, "bin/ckpt");
 const PLAIN_RUNS = positiveInt("BENCH_ARCHIVE_RUNS", 7);
 const GZIP_RUNS = positiveInt("BENCH_ARCHIVE_GZIP_RUNS", 5);
 const BIG_MB = positiveInt("BENCH_ARCHIVE_MB", 1100);
@@ -114,7 +114,7 @@ function capture(argv: string[], what: string): string {
 }
 
 /**
- * Copies bin/ckpt.js and dist/cli (the bundled CLI and its schema tables) into DIR, with the
+ * Copies bin/ and dist/cli (the bundled CLI and its schema tables) into DIR, with the
  * package.json (for "type": "module") and a link to node_modules, and returns the copy's launcher:
  * a `npm run build` started elsewhere while the bench runs (it empties dist/cli first) cannot then
  * break or change the ckpt being measured.
@@ -125,8 +125,8 @@ function snapshotCkpt(dir: string): string {
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
   cpSync(join(ROOT, "bin"), join(dir, "bin"), { recursive: true });
   cpSync(join(ROOT, "dist/cli"), join(dir, "dist/cli"), { recursive: true });
-  const launcher = join(dir, "bin/ckpt.js");
-  const r = spawnSync(process.execPath, [launcher, "--help"], { encoding: "utf8", timeout: 30_000 });
+  const launcher = join(dir, "bin/ckpt");
+  const r = spawnSync(launcher, ["--help"], { encoding: "utf8", timeout: 30_000 });
   if (r.status !== 0) throw new Error(`the copy of dist/cli does not run (was dist/ being rebuilt? run again):\n${String(r.stderr).slice(-1000)}`);
   return launcher;
 }
@@ -188,7 +188,7 @@ try {
   work = mkdtempSync(join(tmpdir(), "ckpt-bench-archive-"));
   CKPT = snapshotCkpt(join(work, "ckpt"));
   /** `ckpt inspect` is new: when this build has none, its rows are skipped (and said so). */
-  const haveInspect = spawnSync(process.execPath, [CKPT, "inspect", "--help"], { stdio: "ignore", timeout: 30_000 }).status === 0;
+  const haveInspect = spawnSync(CKPT, ["inspect", "--help"], { stdio: "ignore", timeout: 30_000 }).status === 0;
   const started = performance.now();
   process.stderr.write(`bench/archive: dumping the big workload with ${CRIU} (${BIG_MB} MiB in ${BIG_VMAS} VMAs)…\n`);
   dump = await dumpWorkload("big", { megabytes: BIG_MB, vmas: BIG_VMAS });
@@ -230,7 +230,7 @@ try {
   const NEEDLE = `ckpt-bench-needle-${randomBytes(8).toString("hex")}`;
 
   // Memory per process as ckpt counts it: the pid checkpointctl is to search, and its bytes.
-  const sizes = JSON.parse(capture([process.execPath, CKPT, "memparse", archives.tar, "--format", "json"], "ckpt memparse (sizes)")) as Array<{
+  const sizes = JSON.parse(capture([CKPT, "memparse", archives.tar, "--format", "json"], "ckpt memparse (sizes)")) as Array<{
     pid: number;
     memorySize: number;
     sharedMemorySize: number;
@@ -250,7 +250,7 @@ try {
   for (const label of ["tar", "tar.gz"] as const) {
     const archive = archives[label];
     const runs = label === "tar" ? PLAIN_RUNS : GZIP_RUNS;
-    const ckptShow = [process.execPath, CKPT, "show", archive];
+    const ckptShow = [CKPT, "show", archive];
     const cctlShow = [CHECKPOINTCTL, "show", archive];
     cases.push({
       kind: "show",
@@ -266,7 +266,7 @@ try {
       },
     });
     if (haveInspect) {
-      const ckptInspect = [process.execPath, CKPT, "inspect", "--all", archive];
+      const ckptInspect = [CKPT, "inspect", "--all", archive];
       const cctlInspect = [CHECKPOINTCTL, "inspect", "--all", archive];
       cases.push({
         kind: "inspect --all",
@@ -290,7 +290,7 @@ try {
     } else if (label === "tar") {
       skipped.push("inspect --all tar", "inspect --all tar.gz");
     }
-    const ckptSearch = [process.execPath, CKPT, "memparse", archive, "-s", NEEDLE];
+    const ckptSearch = [CKPT, "memparse", archive, "-s", NEEDLE];
     const cctlSearch = [CHECKPOINTCTL, "memparse", "--pid", String(rootPid), "-s", NEEDLE, archive];
     cases.push({
       kind: "search",
@@ -457,12 +457,12 @@ try {
   );
   out.push(`    only process: ${pidBytes} of the ${pagesBytes} bytes of pages). Needle: ${JSON.stringify(NEEDLE)} (random, in no page).`);
   if (skipped.length) {
-    out.push("  - inspect --all rows SKIPPED: `node bin/ckpt.js inspect --help` fails in this build (ckpt inspect is not registered yet).");
+    out.push("  - inspect --all rows SKIPPED: `bin/ckpt inspect --help` fails in this build (ckpt inspect is not registered yet).");
   }
   out.push(`  - Runs: ${PLAIN_RUNS} measured pairs per case on the tar, ${GZIP_RUNS} on the tar.gz, after one warm-up pair each.`);
   out.push("");
   out.push(
-    `Command lines (node = ${process.execPath}; $W = ${work}, removed at the end; $W/ckpt/bin/ckpt.js = a copy of ${ROOT}bin/ckpt.js ` +
+    `Command lines (node = ${process.execPath}; $W = ${work}, removed at the end; $W/ckpt/bin/ckpt = a copy of ${ROOT}bin/ckpt ` +
       "and dist/cli taken at the start):",
   );
   for (const c of cases) {

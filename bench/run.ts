@@ -126,7 +126,7 @@ function runCase(c: Case): Result {
 }
 
 function ckptDecode(input: string, out: string, pretty: boolean): string[] {
-  return [process.execPath, join(ROOT, "bin/ckpt.js"), "crit", "decode", "-i", input, "-o", out, ...(pretty ? ["--pretty"] : [])];
+  return [join(ROOT, "bin/ckpt"), "crit", "decode", "-i", input, "-o", out, ...(pretty ? ["--pretty"] : [])];
 }
 
 function critDecode(input: string, out: string, pretty: boolean): string[] {

@@ -1,5 +1,6 @@
 /**
- * Running the built CLI (bin/ckpt.js → dist/) as a user would, and checking its failure contract: exit
+ * Running the built CLI as a user would (bin/ckpt: the startup snapshot when it fits this node, else
+ * bin/ckpt.js → dist/cli), and checking its failure contract: exit
  * code 1, exactly one stderr line "ckpt: …", no stack trace.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -33,7 +34,7 @@ export interface CliResult {
 }
 
 function spawnCkpt(args: string[], input: Uint8Array | string | undefined) {
-  return spawnSync(process.execPath, [join(REPO, "bin/ckpt.js"), ...args], {
+  return spawnSync(join(REPO, "bin/ckpt"), args, {
     cwd: REPO,
     input,
     env: { ...process.env, CKPT_DEBUG: "" },
