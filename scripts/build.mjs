@@ -2,7 +2,7 @@
 // into a few files (dist/cli, so that a one-image `ckpt crit decode` loads little), and the schema
 // compiled from the .proto files into flat tables beside both.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -39,8 +39,8 @@ for (const out of [join(dist, "src/criu-images/schema"), join(dist, "cli/schema"
 
 // The startup snapshot that bin/ckpt starts from: the same CLI as one CommonJS file, run once by
 // `node --build-snapshot` with every command loaded and the schema built (src/cli/snapshot-entry.ts).
-// A blob only loads in the Node binary that wrote it, so the binary's identity is written beside it
-// (bin/ckpt compares it before using the blob). No blob (e.g. a Node without snapshot support) is not
+// A blob only loads in the Node binary that wrote it, so that binary's path is written beside it
+// (bin/ckpt compares it, and the binary's mtime with the blob's, before using the blob). No blob (e.g. a Node without snapshot support) is not
 // an error: bin/ckpt then starts dist/cli/main.js.
 const snapshotScript = join(dist, "cli/snapshot.cjs");
 await build({
@@ -64,16 +64,10 @@ try {
     cwd: join(dist, "cli"),
     stdio: ["ignore", "ignore", "pipe"],
   });
-  writeFileSync(join(dist, "cli/ckpt.blob.node"), nodeIdentity(process.execPath) + "\n");
+  writeFileSync(join(dist, "cli/ckpt.blob.node"), process.execPath + "\n");
 } catch (err) {
   rmSync(blob, { force: true });
   process.stderr.write(`build: no startup snapshot (bin/ckpt will start without it): ${String(err.stderr ?? err.message).trim().split("\n").pop()}\n`);
 }
 
 writeFileSync(join(dist, ".build-stamp"), new Date().toISOString() + "\n");
-
-/** What bin/ckpt compares: `stat -L -c '%d:%i:%s:%Y' NODE` of the binary that built the blob. */
-function nodeIdentity(path) {
-  const st = statSync(path);
-  return `${st.dev}:${st.ino}:${st.size}:${Math.floor(st.mtimeMs / 1000)}`;
-}

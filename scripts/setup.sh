@@ -12,7 +12,10 @@ CRIU_WRAPPER=/usr/local/sbin/criu
 PROJECT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SID_PACKAGES=(criu libcompel1 libnet9 libnl-3-200 libc6 python3-pycriu checkpointctl)
 # sid's criu links bookworm's libnftables1 and libprotobuf-c1 (found through --library-path).
-BOOKWORM_PACKAGES=(runc iptables busybox-static python3-protobuf iproute2 gcc libc6-dev libnftables1 libprotobuf-c1 zstd xz-utils bzip2 time)
+# The node agent: CNI plugins (pod networks), openssl (test certificates), docker-registry (a real OCI
+# registry on loopback), skopeo and umoci (independent OCI tools the tests check our images with).
+BOOKWORM_PACKAGES=(runc iptables busybox-static python3-protobuf iproute2 gcc libc6-dev libnftables1 libprotobuf-c1 zstd xz-utils bzip2 time
+  containernetworking-plugins openssl docker-registry skopeo umoci)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

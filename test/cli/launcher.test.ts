@@ -26,7 +26,7 @@ function copyWithForeignBlob(): string {
   cpSync(join(REPO, "dist/cli"), join(dir, "dist/cli"), { recursive: true });
   cpSync(join(REPO, "package.json"), join(dir, "package.json"));
   symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"));
-  writeFileSync(join(dir, "dist/cli/ckpt.blob.node"), "0:0:0:0\n");
+  writeFileSync(join(dir, "dist/cli/ckpt.blob.node"), "/some/other/node\n");
   // Not a snapshot at all: node would refuse it, so passing means it was never handed to node.
   writeFileSync(join(dir, "dist/cli/ckpt.blob"), "not a snapshot");
   return dir;
