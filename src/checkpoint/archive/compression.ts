@@ -48,16 +48,26 @@ class ZstdDecompress extends Transform {
   }
 }
 
+/** A stream that inflates zstd frames. */
+export function zstdDecompressor(): Transform {
+  return new ZstdDecompress();
+}
+
+/** A stream that inflates gzip. */
+export function gunzipper(): Transform {
+  // zlib's default 16 KiB output chunks cost a thread-pool round trip each: 1 MiB is ~3x faster.
+  return createGunzip({ chunkSize: 1 << 20 });
+}
+
 /** The decompressed bytes of `input`. */
 export function decompress(input: Readable, compression: Compression): Readable {
   switch (compression) {
     case "none":
       return input;
     case "gzip":
-      // zlib's default 16 KiB output chunks cost a thread-pool round trip each: 1 MiB is ~3x faster.
-      return input.pipe(createGunzip({ chunkSize: 1 << 20 }));
+      return input.pipe(gunzipper());
     case "zstd":
-      return input.pipe(new ZstdDecompress());
+      return input.pipe(zstdDecompressor());
     case "bzip2": {
       const unbzip2 = require("unbzip2-stream") as () => Transform;
       return input.pipe(unbzip2());
