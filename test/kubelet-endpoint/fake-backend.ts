@@ -1,0 +1,59 @@
+/**
+ * A NodeBackend that records every call, for tests that must show what reached the node (and that
+ * a 401 or 403 never did). Each method's behaviour can be replaced per test.
+ */
+import { BackendError, type CheckpointRequest, type CheckpointResult, type NodeBackend } from "../../src/kubelet-endpoint/node-backend.js";
+
+export type BackendCall =
+  | { method: "checkpointContainer"; req: CheckpointRequest }
+  | { method: "listPods" }
+  | { method: "applyPod"; manifest: string }
+  | { method: "deletePod"; namespace: string; name: string };
+
+export const POD_LIST = {
+  kind: "PodList",
+  apiVersion: "v1",
+  metadata: {},
+  items: [{ kind: "Pod", apiVersion: "v1", metadata: { name: "web", namespace: "default", uid: "u-1" }, spec: { containers: [{ name: "app", image: "busybox" }] } }],
+};
+
+export function archivePath(req: CheckpointRequest): string {
+  return `/var/lib/kubelet/checkpoints/checkpoint-${req.pod}_${req.namespace}-${req.container}-2026-11-23T12:00:00Z.tar`;
+}
+
+export class FakeBackend implements NodeBackend {
+  readonly nodeName = "node-a";
+  readonly calls: BackendCall[] = [];
+
+  /** Knows pod default/web with container app; anything else is not found, as the node says it. */
+  checkpointImpl = async (req: CheckpointRequest): Promise<CheckpointResult> => {
+    if (req.namespace !== "default" || req.pod !== "web") throw new BackendError("not-found", "pod does not exist");
+    if (req.container !== "app") throw new BackendError("not-found", `container ${req.container} does not exist`);
+    return { path: archivePath(req), bytes: 123_456 };
+  };
+
+  applyImpl = async (manifest: string): Promise<unknown> => {
+    if (!manifest.includes("kind: Pod") && !manifest.includes('"kind":"Pod"')) throw new BackendError("invalid", "manifest is not a Pod");
+    return { kind: "Pod", apiVersion: "v1", metadata: { name: "web", namespace: "default", uid: "u-2" } };
+  };
+
+  async checkpointContainer(req: CheckpointRequest): Promise<CheckpointResult> {
+    this.calls.push({ method: "checkpointContainer", req });
+    return this.checkpointImpl(req);
+  }
+
+  async listPods(): Promise<unknown> {
+    this.calls.push({ method: "listPods" });
+    return POD_LIST;
+  }
+
+  async applyPod(manifest: string): Promise<unknown> {
+    this.calls.push({ method: "applyPod", manifest });
+    return this.applyImpl(manifest);
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    this.calls.push({ method: "deletePod", namespace, name });
+    if (namespace !== "default" || name !== "web") throw new BackendError("not-found", "pod does not exist");
+  }
+}
