@@ -1,20 +1,24 @@
 // Builds dist/: the TypeScript compiled file by file (dist/src, for library users), the CLI bundled
 // into a few files (dist/cli, so that a one-image `ckpt crit decode` loads little), and the schema
-// compiled from the .proto files into flat tables beside both.
+// compiled from the .proto files into flat tables beside both. dist/cli is built aside and swapped
+// in whole, so that a ckpt started during a build (a container shim, a test) finds one build or the
+// other, never half of one.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
-rmSync(join(dist, "cli"), { recursive: true, force: true });
+const cli = join(dist, "cli");
+const next = join(dist, `cli.next-${process.pid}`);
+rmSync(next, { recursive: true, force: true });
 execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", root], { stdio: "inherit" });
 
 await build({
   entryPoints: [join(root, "src/cli/main.ts")],
-  outdir: join(dist, "cli"),
+  outdir: next,
   bundle: true,
   splitting: true,
   format: "esm",
@@ -31,7 +35,7 @@ await build({
 const { parseSchemaFiles, TABLES_FILE } = await import(join(dist, "src/criu-images/schema-registry.js"));
 const srcSchema = join(root, "src/criu-images/schema");
 const tables = JSON.stringify(parseSchemaFiles(srcSchema));
-for (const out of [join(dist, "src/criu-images/schema"), join(dist, "cli/schema")]) {
+for (const out of [join(dist, "src/criu-images/schema"), join(next, "schema")]) {
   mkdirSync(out, { recursive: true });
   cpSync(srcSchema, out, { recursive: true });
   writeFileSync(join(out, TABLES_FILE), tables);
@@ -40,12 +44,11 @@ for (const out of [join(dist, "src/criu-images/schema"), join(dist, "cli/schema"
 // The startup snapshot that bin/ckpt starts from: the same CLI as one CommonJS file, run once by
 // `node --build-snapshot` with every command loaded and the schema built (src/cli/snapshot-entry.ts).
 // A blob only loads in the Node binary that wrote it, so that binary's path is written beside it
-// (bin/ckpt compares it, and the binary's mtime with the blob's, before using the blob). No blob (e.g. a Node without snapshot support) is not
-// an error: bin/ckpt then starts dist/cli/main.js.
-const snapshotScript = join(dist, "cli/snapshot.cjs");
+// (bin/ckpt compares it, and the binary's mtime with the blob's, before using the blob). No blob
+// (e.g. a Node without snapshot support) is not an error: bin/ckpt then starts dist/cli/main.js.
 await build({
   entryPoints: [join(root, "src/cli/snapshot-entry.ts")],
-  outfile: snapshotScript,
+  outfile: join(next, "snapshot.cjs"),
   bundle: true,
   format: "cjs",
   platform: "node",
@@ -58,15 +61,23 @@ await build({
   keepNames: true,
   logLevel: "warning",
 });
-const blob = join(dist, "cli/ckpt.blob");
+
+const old = join(dist, `cli.old-${process.pid}`);
+if (existsSync(cli)) renameSync(cli, old);
+renameSync(next, cli);
+rmSync(old, { recursive: true, force: true });
+
+// The blob is made in place (it records where its modules are) and renamed when complete.
+const blob = join(cli, "ckpt.blob");
 try {
-  execFileSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", snapshotScript], {
-    cwd: join(dist, "cli"),
+  execFileSync(process.execPath, ["--snapshot-blob", `${blob}.tmp`, "--build-snapshot", join(cli, "snapshot.cjs")], {
+    cwd: cli,
     stdio: ["ignore", "ignore", "pipe"],
   });
-  writeFileSync(join(dist, "cli/ckpt.blob.node"), process.execPath + "\n");
+  writeFileSync(join(cli, "ckpt.blob.node"), process.execPath + "\n");
+  renameSync(`${blob}.tmp`, blob);
 } catch (err) {
-  rmSync(blob, { force: true });
+  rmSync(`${blob}.tmp`, { force: true });
   process.stderr.write(`build: no startup snapshot (bin/ckpt will start without it): ${String(err.stderr ?? err.message).trim().split("\n").pop()}\n`);
 }
 

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import("./inspect-command.js")).inspectCommand(),
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
   list: async () => (await import("./list-command.js")).listCommand(),
+  node: async () => (await import("./node-command.js")).nodeCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");

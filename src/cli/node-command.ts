@@ -1,0 +1,209 @@
+/**
+ * `ckpt node serve | apply | pods | shim`: the node agent (pods with runc, the kubelet's checkpoint
+ * API on HTTPS) and a small client for it.
+ */
+import { Command, Option } from "commander";
+import { readFileSync } from "node:fs";
+import { Agent, request } from "node:https";
+import { join } from "node:path";
+import pino from "pino";
+import { UserError } from "./errors.js";
+import { writeStdout } from "./io.js";
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const int = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${what} must be a whole number, not ${JSON.stringify(v)}`);
+  return n;
+};
+
+function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the node agent: pods with runc, and the kubelet's checkpoint API on HTTPS")
+    .option("--root <dir>", "the agent's state (pods, containers, images)", "/var/lib/ckpt")
+    .option("--checkpoints-dir <dir>", "where checkpoint archives are written", "/var/lib/kubelet/checkpoints")
+    .option("--node-name <name>", "the node's name (default: the host name)")
+    .option("--address <ip>", "address to listen on", "0.0.0.0")
+    .option("--port <n>", "HTTPS port (0: any free port)", int("--port"), 10250)
+    .option("--tls-cert-file <file>", "serving certificate (PEM); default: a self-signed one kept under --root")
+    .option("--tls-private-key-file <file>", "its key (PEM)")
+    .option("--client-ca-file <file>", "CA bundle that client certificates must chain to")
+    .option("--token-auth-file <file>", "bearer tokens (CSV: token,user,uid,\"group1,group2\")")
+    .option("--authorization-policy-file <file>", "who may do what (YAML or JSON rules); without it every request is denied")
+    .option("--anonymous-auth", "accept requests without credentials (as system:anonymous)", false)
+    .option("--runtime-request-timeout <seconds>", "the least deadline of a checkpoint", int("--runtime-request-timeout"), 120)
+    .option("--max-concurrent-checkpoints <n>", "checkpoints running at once; more wait", int("--max-concurrent-checkpoints"), 4)
+    .option("--pod-subnet <cidr>", "pod addresses", "10.88.0.0/16")
+    .option("--bridge <name>", "the pods' bridge device", "ckpt0")
+    .option("--insecure-registry <host:port>", "a registry reached over plain HTTP (repeatable)", collect, [] as string[])
+    .option("--runc <path>", "runc binary", "runc")
+    .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
+    .action(async (o) => {
+      const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
+      const { startEndpoint } = await import("../kubelet-endpoint/index.js");
+      const { shimCommand } = await import("../node/shim/shim-command.js");
+      const logger = pino({ base: { component: "ckpt-node" } });
+      const settings = NodeSettingsSchema.parse({
+        ...(o.nodeName ? { nodeName: o.nodeName } : {}),
+        root: o.root,
+        checkpointsDir: o.checkpointsDir,
+        runc: o.runc,
+        criu: o.criu,
+        bridge: o.bridge,
+        podSubnet: o.podSubnet,
+        insecureRegistries: o.insecureRegistry,
+        maxConcurrentCheckpoints: o.maxConcurrentCheckpoints,
+      });
+      const agent = await openNodeAgent(settings, shimCommand(), (e) => logger.info(e));
+      const endpoint = await startEndpoint(agent, {
+        address: o.address,
+        port: o.port,
+        tlsCertFile: o.tlsCertFile,
+        tlsKeyFile: o.tlsPrivateKeyFile,
+        certDir: join(settings.root, "pki"),
+        clientCAFile: o.clientCaFile,
+        tokenFile: o.tokenAuthFile,
+        authorizationPolicyFile: o.authorizationPolicyFile,
+        anonymousAuth: o.anonymousAuth,
+        runtimeRequestTimeoutSeconds: o.runtimeRequestTimeout,
+        logger,
+      });
+      logger.info({ msg: "serving", url: endpoint.url, node: settings.nodeName, root: settings.root });
+      const stop = async () => {
+        agent.close();
+        await endpoint.close();
+        process.exit(0);
+      };
+      process.once("SIGTERM", () => void stop());
+      process.once("SIGINT", () => void stop());
+    });
+}
+
+interface ClientOptions {
+  server: string;
+  token?: string;
+  tokenFile?: string;
+  clientCertificate?: string;
+  clientKey?: string;
+  certificateAuthority?: string;
+  insecureSkipTlsVerify: boolean;
+}
+
+function withClientOptions(cmd: Command): Command {
+  return cmd
+    .option("--server <url>", "the node agent", "https://127.0.0.1:10250")
+    .option("--token <token>", "bearer token")
+    .option("--token-file <file>", "file holding the bearer token")
+    .option("--client-certificate <file>", "client certificate (PEM)")
+    .option("--client-key <file>", "its key (PEM)")
+    .option("--certificate-authority <file>", "CA that signed the agent's serving certificate")
+    .option("--insecure-skip-tls-verify", "do not check the agent's certificate (it is self-signed by default)", false);
+}
+
+/** One HTTPS call to the agent; the body is returned, a non-2xx status is a one-line error. */
+function call(o: ClientOptions, method: string, path: string, body?: string, contentType?: string): Promise<string> {
+  const url = new URL(path, o.server);
+  const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, "utf8").trim() : undefined);
+  const agent = new Agent({
+    ca: o.certificateAuthority ? readFileSync(o.certificateAuthority) : undefined,
+    cert: o.clientCertificate ? readFileSync(o.clientCertificate) : undefined,
+    key: o.clientKey ? readFileSync(o.clientKey) : undefined,
+    rejectUnauthorized: !o.insecureSkipTlsVerify,
+  });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body !== undefined ? { "content-type": contentType ?? "application/json", "content-length": Buffer.byteLength(body) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) resolve(text);
+          else reject(new UserError(`${method} ${url.href}: ${res.statusCode} ${text.trim().split("\n")[0]}`));
+        });
+      },
+    );
+    req.on("error", (err) => reject(new UserError(`${method} ${url.href}: ${err.message}`)));
+    req.end(body);
+  });
+}
+
+export function nodeCommand(): Command {
+  const node = new Command("node").description("a node agent that runs pods with runc and checkpoints them on the kubelet's API");
+  node.addCommand(serveCommand());
+  node.addCommand(
+    withClientOptions(new Command("apply"))
+      .description("create or update a pod from a Kubernetes Pod manifest (YAML or JSON)")
+      .requiredOption("-f, --filename <file>", "the manifest (- for standard input)")
+      .action(async (o: ClientOptions & { filename: string }) => {
+        const text = readFileSync(o.filename === "-" ? 0 : o.filename, "utf8");
+        const pod = JSON.parse(await call(o, "POST", "/pods", text, "application/yaml")) as { metadata?: { namespace?: string; name?: string }; status?: { podIP?: string } };
+        writeStdout(`pod/${pod.metadata?.name} created (namespace ${pod.metadata?.namespace}, IP ${pod.status?.podIP ?? "none"})\n`);
+      }),
+  );
+  node.addCommand(
+    withClientOptions(new Command("pods"))
+      .description("the agent's pods")
+      .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+      .action(async (o: ClientOptions & { format: string }) => {
+        const list = JSON.parse(await call(o, "GET", "/pods")) as { items: Array<Record<string, any>> };
+        if (o.format === "json") return writeStdout(JSON.stringify(list, null, 2) + "\n");
+        const { renderTable } = await import("./table.js");
+        const rows = list.items.map((p) => {
+          const statuses: Array<Record<string, any>> = p.status?.containerStatuses ?? [];
+          return [
+            p.metadata.namespace,
+            p.metadata.name,
+            `${statuses.filter((s) => s.ready).length}/${p.spec.containers.length}`,
+            p.status?.phase ?? "",
+            String(statuses.reduce((n, s) => n + (s.restartCount ?? 0), 0)),
+            p.status?.podIP ?? "",
+          ];
+        });
+        writeStdout(renderTable(["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "IP"], rows));
+      }),
+  );
+  node.addCommand(
+    withClientOptions(new Command("delete"))
+      .description("stop and remove a pod")
+      .argument("<namespace/name>")
+      .action(async (target: string, o: ClientOptions) => {
+        const parts = target.split("/");
+        if (parts.length !== 2 || parts.some((p) => !p)) throw new UserError(`expected NAMESPACE/NAME, not ${JSON.stringify(target)}`);
+        await call(o, "DELETE", `/pods/${parts.map(encodeURIComponent).join("/")}`);
+        writeStdout(`pod/${parts[1]} deleted\n`);
+      }),
+  );
+  node.addCommand(
+    withClientOptions(new Command("checkpoint"))
+      .description("checkpoint a container through the agent's kubelet API (as `curl -X POST …/checkpoint/NS/POD/CTR`)")
+      .argument("<namespace/pod/container>")
+      .option("--timeout <seconds>", "deadline", int("--timeout"))
+      .action(async (target: string, o: ClientOptions & { timeout?: number }) => {
+        const parts = target.split("/");
+        if (parts.length !== 3 || parts.some((p) => !p)) throw new UserError(`expected NAMESPACE/POD/CONTAINER, not ${JSON.stringify(target)}`);
+        const q = o.timeout !== undefined ? `?timeout=${o.timeout}` : "";
+        const body = JSON.parse(await call(o, "POST", `/checkpoint/${parts.map(encodeURIComponent).join("/")}${q}`)) as { items: string[] };
+        writeStdout(body.items.join("\n") + "\n");
+      }),
+  );
+  // Started by the agent, one per container; not for people.
+  node.addCommand(
+    new Command("shim")
+      .argument("<container-dir>")
+      .action(async (dir: string) => {
+        const { runShim } = await import("../node/shim/container-shim.js");
+        process.exitCode = await runShim(dir);
+      }),
+    { hidden: true },
+  );
+  return node;
+}

@@ -1,0 +1,221 @@
+/**
+ * The node agent: owns the pods of this machine (from Pod manifests), keeps their containers running
+ * (restart on exit, by restart policy), answers the kubelet's pod list and checkpoints containers for
+ * the kubelet-compatible endpoint. Its state is on disk: a restarted agent re-attaches to running
+ * containers, which never depend on the agent process (each has its shim).
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import pLimit, { type LimitFunction } from "p-limit";
+import { BackendError, type CheckpointRequest, type CheckpointResult, type NodeBackend } from "../kubelet-endpoint/node-backend.js";
+import { checkpointContainer } from "./container-checkpoint.js";
+import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
+import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
+import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
+import { podObject } from "./pod-status.js";
+import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
+
+export interface AgentOptions {
+  nodeName: string;
+  root: string;
+  checkpointsDir: string;
+  runtime: PodRuntime;
+  /** At most this many checkpoints run at once on the node; more wait their turn. */
+  maxConcurrentCheckpoints?: number;
+  /** How often exited containers are looked for. */
+  reconcileIntervalMs?: number;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+interface LivePod {
+  record: PodRecord;
+  /** One operation at a time per pod: apply, delete, restart and checkpoint of its containers. */
+  lock: LimitFunction;
+}
+
+export class NodeAgent implements NodeBackend {
+  readonly nodeName: string;
+  private readonly pods = new Map<string, LivePod>();
+  private readonly state: NodeState;
+  private readonly checkpoints: LimitFunction;
+  private readonly containerLocks = new Map<string, LimitFunction>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: (event: Record<string, unknown>) => void;
+
+  private constructor(readonly opts: AgentOptions) {
+    this.nodeName = opts.nodeName;
+    this.state = new NodeState(opts.root);
+    this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Loads the pods of an earlier run, re-attaches to their containers and starts reconciling. */
+  static async open(opts: AgentOptions): Promise<NodeAgent> {
+    mkdirSync(opts.checkpointsDir, { recursive: true, mode: 0o700 });
+    // A checkpoint cut short by a crash leaves only a temp file; the kubelet never sees it.
+    await cleanStaleTempFiles(opts.checkpointsDir);
+    const agent = new NodeAgent(opts);
+    for (const record of agent.state.load((file, err) => agent.log({ msg: "unreadable pod record", file, error: String(err) }))) {
+      agent.pods.set(key(record.manifest), { record, lock: pLimit(1) });
+    }
+    const resumed = await recoverInterruptedCheckpoints(
+      opts.runtime,
+      [...agent.pods.values()].flatMap((p) => [p.record.sandbox.id, ...p.record.containers.map((c) => c.id)]),
+    );
+    if (resumed.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: resumed });
+    await agent.reconcile();
+    agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
+    agent.timer.unref();
+    return agent;
+  }
+
+  /** Stops reconciling. Containers keep running: they belong to the node, not to this process. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async applyPod(text: string): Promise<unknown> {
+    let manifest: PodManifest;
+    try {
+      manifest = parsePodManifest(text);
+    } catch (err) {
+      if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
+      throw err;
+    }
+    const k = key(manifest);
+    const existing = this.pods.get(k);
+    if (existing && JSON.stringify(existing.record.manifest.spec) === JSON.stringify(manifest.spec)) {
+      return podObject(existing.record, this.opts.runtime, this.nodeName);
+    }
+    if (existing) await this.deletePod(manifest.metadata.namespace, manifest.metadata.name);
+    const uid = manifest.metadata.uid ?? randomUUID();
+    const runtime = this.opts.runtime;
+    let sandbox: PodRecord["sandbox"];
+    try {
+      sandbox = await runtime.createSandbox(manifest, uid);
+    } catch (err) {
+      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
+    }
+    const record: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
+    const live: LivePod = { record, lock: pLimit(1) };
+    this.pods.set(k, live);
+    this.state.save(record);
+    await live.lock(async () => {
+      try {
+        for (const c of manifest.spec.containers) {
+          record.containers.push(await runtime.startContainer(record, c, 0));
+          this.state.save(record);
+        }
+      } catch (err) {
+        this.log({ msg: "pod start failed", pod: k, error: (err as Error).message });
+        throw new BackendError("runtime", `starting ${k}: ${(err as Error).message}`, { cause: err });
+      }
+    }).catch(async (err) => {
+      await this.deletePod(manifest.metadata.namespace, manifest.metadata.name).catch(() => undefined);
+      throw err;
+    });
+    this.log({ msg: "pod started", pod: k, ip: sandbox.ip });
+    return podObject(record, runtime, this.nodeName);
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    const k = `${namespace}/${name}`;
+    const live = this.pods.get(k);
+    if (!live) throw new BackendError("not-found", "pod does not exist");
+    await live.lock(async () => {
+      const grace = live.record.manifest.spec.terminationGracePeriodSeconds;
+      for (const c of live.record.containers) await this.opts.runtime.stopContainer(c.id, Math.min(grace, 10));
+      await this.opts.runtime.removeSandbox(live.record);
+      this.state.remove(live.record.uid);
+      this.pods.delete(k);
+    });
+    this.log({ msg: "pod deleted", pod: k });
+  }
+
+  async listPods(): Promise<unknown> {
+    const items = await Promise.all([...this.pods.values()].map((p) => podObject(p.record, this.opts.runtime, this.nodeName)));
+    return { kind: "PodList", apiVersion: "v1", metadata: {}, items };
+  }
+
+  async checkpointContainer(req: CheckpointRequest): Promise<CheckpointResult> {
+    const live = this.pods.get(`${req.namespace}/${req.pod}`);
+    if (!live) throw new BackendError("not-found", "pod does not exist");
+    const spec = live.record.manifest.spec.containers.find((c) => c.name === req.container);
+    if (!spec) throw new BackendError("not-found", `container ${req.container} does not exist`);
+    const started = Date.now();
+    // One checkpoint per container at a time (a second request waits), and a node-wide cap.
+    const lock = this.containerLock(`${live.record.uid}/${req.container}`);
+    return lock(() =>
+      this.checkpoints(async () => {
+        const container = live.record.containers.find((c) => c.name === req.container);
+        if (!container || container.finished) throw new BackendError("runtime", `container ${req.container} is not running`);
+        // Whatever is left of the deadline after waiting in line.
+        const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
+        try {
+          return await checkpointContainer({
+            runtime: this.opts.runtime,
+            pod: live.record,
+            container,
+            checkpointsDir: this.opts.checkpointsDir,
+            timeoutSeconds: left,
+            tcpEstablished: live.record.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
+          });
+        } catch (err) {
+          throw new BackendError("runtime", (err as Error).message, { cause: err });
+        }
+      }),
+    );
+  }
+
+  private containerLock(k: string): LimitFunction {
+    let l = this.containerLocks.get(k);
+    if (!l) this.containerLocks.set(k, (l = pLimit(1)));
+    return l;
+  }
+
+  /** Restarts containers that exited, as their pod's restart policy says. */
+  private reconciling = false;
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      for (const live of this.pods.values()) {
+        for (const c of live.record.containers) {
+          if (c.finished) continue;
+          const exit = this.opts.runtime.exitStatus(c.id);
+          if (!exit && this.opts.runtime.shimAlive(c.id)) continue;
+          // The shim is gone without an exit status (the node rebooted, or it was killed): treat the
+          // container as failed.
+          const code = exit?.exitCode ?? 255;
+          const policy = live.record.manifest.spec.restartPolicy;
+          const restart = policy === "Always" || (policy === "OnFailure" && code !== 0);
+          await this.containerLock(`${live.record.uid}/${c.name}`)(() => live.lock(() => this.replace(live, c, restart, code)));
+        }
+      }
+    } catch (err) {
+      this.log({ msg: "reconcile failed", error: (err as Error).message });
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async replace(live: LivePod, c: ContainerRecord, restart: boolean, code: number): Promise<void> {
+    const k = key(live.record.manifest);
+    const i = live.record.containers.indexOf(c);
+    if (i < 0) return;
+    if (!restart) {
+      c.finished = true;
+      this.state.save(live.record);
+      this.log({ msg: "container exited", pod: k, container: c.name, exitCode: code });
+      return;
+    }
+    const spec = live.record.manifest.spec.containers.find((s) => s.name === c.name)!;
+    await this.opts.runtime.removeContainer(c.id);
+    const next = await this.opts.runtime.startContainer(live.record, spec, c.restartCount + 1);
+    live.record.containers[i] = next;
+    this.state.save(live.record);
+    this.log({ msg: "container restarted", pod: k, container: c.name, exitCode: code, restartCount: next.restartCount });
+  }
+}
+
+const key = (m: PodManifest) => `${m.metadata.namespace}/${m.metadata.name}`;

@@ -1,0 +1,145 @@
+/**
+ * One container checkpoint as CRI-O makes it, for the kubelet's endpoint: pause the container so that
+ * its files and memory agree, take the rootfs diff and `runc checkpoint --leave-running --file-locks`
+ * while it is paused, resume it in every case, then write the CRI-O archive (temp file, renamed when
+ * complete). The container keeps running; a failure or a timeout leaves no archive and no temp files.
+ */
+import { statfsSync } from "node:fs";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { bindMountsOf, rootfsDiff, rootfsDiffExcludes, writeCrioArchive } from "../checkpoint/writer/index.js";
+import { rootfsPaths } from "./container-rootfs.js";
+import type { ContainerRecord, PodRecord } from "./node-state.js";
+import type { PodRuntime } from "./pod-runtime.js";
+import { checkpointFileName } from "./checkpoint-name.js";
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+export interface ContainerCheckpointRequest {
+  runtime: PodRuntime;
+  pod: PodRecord;
+  container: ContainerRecord;
+  /** Where archives go (the kubelet's `<root-dir>/checkpoints`). */
+  checkpointsDir: string;
+  timeoutSeconds: number;
+  tcpEstablished: boolean;
+  /** Free space that must remain on the archive's file system beyond the estimated archive size. */
+  reserveBytes?: number;
+}
+
+/** No checkpoint may take longer than a day, whatever the request asked (and setTimeout's range). */
+const MAX_TIMEOUT_SECONDS = 24 * 3600;
+
+export async function checkpointContainer(req: ContainerCheckpointRequest): Promise<{ path: string; bytes: number }> {
+  const { runtime, pod, container } = req;
+  const id = container.id;
+  const timeoutSeconds = Math.min(req.timeoutSeconds, MAX_TIMEOUT_SECONDS);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new CheckpointError(`timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  const work = await mkdtemp(join(runtime.root, "checkpoints-work", `${id.slice(0, 12)}-`));
+  try {
+    const st = await runtime.state(id);
+    if (st?.status !== "running") throw new CheckpointError(`container ${container.name} is not running (${st?.status ?? "unknown to runc"})`);
+    const dir = runtime.containerDir(id);
+    await checkFreeSpace(req.checkpointsDir, pod, id, req.reserveBytes ?? 64 << 20);
+
+    const imagesDir = join(work, "checkpoint");
+    const diffTar = join(work, "rootfs-diff.tar");
+    const spec = runtime.bundleSpec(id);
+    const bindMounts = await bindMountsOf(spec);
+    let diff: Awaited<ReturnType<typeof rootfsDiff>>;
+    await runtime.runc.pause(id);
+    try {
+      diff = await rootfsDiff(rootfsPaths(dir).upper, diffTar, {
+        exclude: rootfsDiffExcludes(spec),
+        lowerDirs: [...container.layers].reverse(),
+        signal: abort.signal,
+      });
+      await runtime.runc.checkpoint(id, {
+        imagePath: imagesDir,
+        workPath: work,
+        tcpEstablished: req.tcpEstablished,
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        signal: abort.signal,
+      });
+    } finally {
+      // Whatever happened (CRIU failed, was killed, the diff failed), the container runs on.
+      await resumeIfPaused(runtime, id);
+    }
+    if (abort.signal.aborted) throw abort.signal.reason;
+
+    const configDump = {
+      id,
+      name: (spec.annotations as Record<string, string> | undefined)?.["io.kubernetes.cri-o.Name"] ?? container.name,
+      rootfsImage: container.image.reference,
+      rootfsImageRef: container.image.imageId,
+      rootfsImageName: container.image.name,
+      runtime: "runc",
+      createdTime: container.createdAt,
+      checkpointedTime: new Date().toISOString(),
+      restored: false,
+    };
+    for (;;) {
+      const target = join(req.checkpointsDir, checkpointFileName(pod.manifest.metadata.name, pod.manifest.metadata.namespace, container.name, new Date()));
+      try {
+        return await writeCrioArchive(
+          target,
+          {
+            imagesDir,
+            dumpLog: join(work, "dump.log"),
+            statsDump: join(work, "stats-dump"),
+            config: configDump,
+            spec,
+            bindMounts,
+            rootfsDiffTar: diff.files.length > 0 ? diffTar : undefined,
+            deletedFiles: diff.deleted.length > 0 ? diff.deleted : undefined,
+            containerLog: container.logPath,
+          },
+          { signal: abort.signal },
+        );
+      } catch (err) {
+        // The kubelet's names have one-second resolution: another checkpoint of this container took
+        // this second's name. Take the next second's rather than overwrite or fail.
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 1));
+      }
+    }
+  } catch (err) {
+    // The endpoint names the container; the message says what failed. Past the deadline, whatever
+    // step noticed it, the reason is the deadline.
+    if (abort.signal.aborted && abort.signal.reason instanceof CheckpointError) throw abort.signal.reason;
+    if (err instanceof CheckpointError) throw err;
+    throw new CheckpointError(err instanceof Error ? err.message : String(err), { cause: err });
+  } finally {
+    clearTimeout(timer);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function resumeIfPaused(runtime: PodRuntime, id: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const st = await runtime.state(id);
+    if (st?.status !== "paused") return;
+    await runtime.runc.resume(id).catch(() => undefined);
+  }
+}
+
+/** Refuses to start when the archive (about the container's memory plus its changed files) cannot fit. */
+async function checkFreeSpace(dir: string, pod: PodRecord, id: string, reserve: number): Promise<void> {
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
+  const memory = await readFile(`/sys/fs/cgroup/memory/ckpt/pod${pod.uid}/${id}/memory.usage_in_bytes`, "utf8")
+    .then((s) => Number(s.trim()))
+    .catch(() => readFile(`/sys/fs/cgroup/ckpt/pod${pod.uid}/${id}/memory.current`, "utf8").then((s) => Number(s.trim())))
+    .catch(() => 0);
+  const needed = memory + reserve;
+  if (free < needed) {
+    throw new CheckpointError(`not enough free space in ${dir}: ${mib(free)} MiB free, about ${mib(needed)} MiB needed`);
+  }
+  await stat(dir);
+}
+
+const mib = (n: number) => Math.round(n / (1 << 20));

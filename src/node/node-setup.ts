@@ -1,0 +1,53 @@
+/**
+ * Assembles a node agent from its settings: runc, the pod network, the image store, the runtime.
+ * The settings are a zod schema because they come from the command line.
+ */
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { NodeAgent } from "./agent.js";
+import { ImageStore } from "./images/image-store.js";
+import { DEFAULT_CNI_PLUGIN_DIR, PodNetwork } from "./pod-network.js";
+import { PodRuntime } from "./pod-runtime.js";
+import { Runc } from "./runc.js";
+
+export const NodeSettingsSchema = z.object({
+  nodeName: z.string().min(1).default(hostname()),
+  root: z.string().default("/var/lib/ckpt"),
+  checkpointsDir: z.string().default("/var/lib/kubelet/checkpoints"),
+  runc: z.string().default("runc"),
+  criu: z.string().default("/usr/local/sbin/criu"),
+  bridge: z.string().default("ckpt0"),
+  podSubnet: z.string().default("10.88.0.0/16"),
+  cniPluginDir: z.string().default(DEFAULT_CNI_PLUGIN_DIR),
+  insecureRegistries: z.array(z.string()).default([]),
+  maxConcurrentCheckpoints: z.number().int().positive().default(4),
+});
+export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
+
+export async function openNodeAgent(
+  settings: NodeSettings,
+  shimCommand: string[],
+  log?: (event: Record<string, unknown>) => void,
+): Promise<NodeAgent> {
+  const runtime = new PodRuntime({
+    root: settings.root,
+    runc: new Runc({ root: join(settings.root, "runc"), binary: settings.runc, criu: settings.criu }),
+    network: new PodNetwork({
+      bridge: settings.bridge,
+      subnet: settings.podSubnet,
+      ipamDataDir: join(settings.root, "ipam"),
+      pluginDir: settings.cniPluginDir,
+    }),
+    images: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
+    shimCommand,
+  });
+  return NodeAgent.open({
+    nodeName: settings.nodeName,
+    root: settings.root,
+    checkpointsDir: settings.checkpointsDir,
+    runtime,
+    maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
+    log,
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * Kubernetes Pod manifests (YAML or JSON) as the node agent accepts them: the subset of v1.Pod a
+ * single node can run without an API server. Unknown fields are ignored, as the kubelet does for
+ * static pods; a field we cannot honour is refused by name rather than silently dropped.
+ */
+import { parseAllDocuments } from "yaml";
+import { z } from "zod";
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dnsLabel = (what: string) =>
+  z
+    .string()
+    .max(63)
+    .regex(NAME, `${what} must be a DNS label: lower-case letters, digits and '-'`);
+
+const EnvVar = z.object({ name: z.string().min(1), value: z.string().default("") });
+
+const Container = z.object({
+  name: dnsLabel("container name"),
+  image: z.string().min(1),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+  env: z.array(EnvVar).default([]),
+  workingDir: z.string().optional(),
+  ports: z.array(z.object({ containerPort: z.number().int(), protocol: z.string().optional(), name: z.string().optional() })).default([]),
+  imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+});
+
+export const PodManifestSchema = z.object({
+  apiVersion: z.literal("v1"),
+  kind: z.literal("Pod"),
+  metadata: z.object({
+    name: dnsLabel("pod name"),
+    namespace: dnsLabel("namespace").default("default"),
+    uid: z.string().optional(),
+    labels: z.record(z.string(), z.string()).default({}),
+    annotations: z.record(z.string(), z.string()).default({}),
+  }),
+  spec: z.object({
+    containers: z.array(Container).min(1),
+    restartPolicy: z.enum(["Always", "OnFailure", "Never"]).default("Always"),
+    hostname: z.string().optional(),
+    terminationGracePeriodSeconds: z.number().int().nonnegative().default(30),
+    initContainers: z.array(z.unknown()).max(0, "initContainers are not supported by this node").optional(),
+    volumes: z.array(z.unknown()).max(0, "volumes are not supported by this node").optional(),
+    hostNetwork: z.literal(false, "hostNetwork pods are not supported by this node").optional(),
+  }),
+});
+
+export type PodManifest = z.infer<typeof PodManifestSchema>;
+export type ContainerManifest = PodManifest["spec"]["containers"][number];
+
+/** Pod annotation asking the checkpoint to include established TCP connections (CRIU --tcp-established). */
+export const TCP_ESTABLISHED_ANNOTATION = "checkpoint.ckpt.dev/tcp-established";
+
+export class ManifestError extends Error {
+  override name = "ManifestError";
+}
+
+/** One Pod from YAML or JSON text (JSON is YAML); errors name the field. */
+export function parsePodManifest(text: string, source = "manifest"): PodManifest {
+  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
+  if (docs.length !== 1) throw new ManifestError(`${source}: expected one Pod document, found ${docs.length}`);
+  const doc = docs[0]!;
+  if (doc.errors.length) throw new ManifestError(`${source}: ${doc.errors[0]!.message.split("\n")[0]}`);
+  const parsed = PodManifestSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ManifestError(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+  }
+  const names = new Set<string>();
+  for (const c of parsed.data.spec.containers) {
+    if (names.has(c.name)) throw new ManifestError(`${source}: spec.containers: duplicate container name ${c.name}`);
+    names.add(c.name);
+  }
+  return parsed.data;
+}

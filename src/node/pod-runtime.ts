@@ -1,0 +1,337 @@
+/**
+ * Pods on this machine with runc: a sandbox (a pause container in the pod's network namespace, owning
+ * its IPC and UTS namespaces) and the pod's containers joined to it, each started by its own shim.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
+import type { ResolvedImage } from "./images/resolved-image.js";
+import type { ContainerRecord, PodRecord } from "./node-state.js";
+import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
+import { netnsPath, type PodNetwork } from "./pod-network.js";
+import { Runc, type RuncState } from "./runc.js";
+import { containerArgv, containerEnv, runtimeSpec } from "./runtime-spec.js";
+import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
+
+export interface ImageSource {
+  ensure(reference: string, opts?: { pullPolicy?: "Always" | "IfNotPresent" | "Never" }): Promise<ResolvedImage>;
+}
+
+export interface PodRuntimeOptions {
+  root: string;
+  runc: Runc;
+  network: PodNetwork;
+  images: ImageSource;
+  /** argv prefix that runs a shim: `[node, bin/ckpt.js, "node", "shim"]`; the container dir is appended. */
+  shimCommand: string[];
+  /** The busybox binary the pause container runs (`sleep`). */
+  busybox?: string;
+}
+
+export class RuntimeError extends Error {
+  override name = "RuntimeError";
+}
+
+export const newId = (): string => randomBytes(32).toString("hex");
+
+const PAUSE_SECONDS = "2147483647";
+
+export class PodRuntime {
+  readonly root: string;
+  readonly runc: Runc;
+
+  constructor(readonly opts: PodRuntimeOptions) {
+    this.root = opts.root;
+    this.runc = opts.runc;
+    for (const d of ["containers", "logs", "checkpoints-work"]) mkdirSync(join(this.root, d), { recursive: true, mode: 0o700 });
+  }
+
+  containerDir(id: string): string {
+    return join(this.root, "containers", id);
+  }
+
+  bundleSpec(id: string): Record<string, unknown> {
+    return JSON.parse(readFileSync(join(this.containerDir(id), "config.json"), "utf8")) as Record<string, unknown>;
+  }
+
+  /** The pause container's root: busybox and a `sleep` link, shared read-only by every sandbox. */
+  private pauseRootfs(): string {
+    const dir = join(this.root, "pause-rootfs");
+    if (!existsSync(join(dir, "bin/sleep"))) {
+      for (const d of ["bin", "proc", "dev", "sys"]) mkdirSync(join(dir, d), { recursive: true });
+      copyFileSync(this.opts.busybox ?? "/bin/busybox", join(dir, "bin/busybox"));
+      symlinkSync("busybox", join(dir, "bin/sleep"));
+    }
+    return dir;
+  }
+
+  /** Creates the pod's sandbox: network namespace, address, pause container. */
+  async createSandbox(manifest: PodManifest, uid: string): Promise<PodRecord["sandbox"]> {
+    const id = newId();
+    const netns = `ckpt-${id.slice(0, 12)}`;
+    const ip = await this.opts.network.setUp(id, netns);
+    try {
+      const dir = this.containerDir(id);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const hostname = manifest.spec.hostname ?? manifest.metadata.name;
+      const spec = runtimeSpec({
+        rootfs: this.pauseRootfs(),
+        args: ["/bin/sleep", PAUSE_SECONDS],
+        env: ["PATH=/bin"],
+        cwd: "/",
+        hostname,
+        namespaces: { network: netnsPath(netns) },
+        annotations: {
+          "io.kubernetes.cri-o.ContainerType": "sandbox",
+          "io.kubernetes.pod.name": manifest.metadata.name,
+          "io.kubernetes.pod.namespace": manifest.metadata.namespace,
+          "io.kubernetes.pod.uid": uid,
+        },
+        cgroupsPath: `/ckpt/pod${uid}/${id}`,
+      });
+      (spec.root as { readonly: boolean }).readonly = true;
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+      await this.startShim(id, join(dir, "sandbox.log"));
+      return { id, netns, ip, createdAt: new Date().toISOString() };
+    } catch (err) {
+      await this.removeContainer(id).catch(() => undefined);
+      await this.opts.network.tearDown(id, netns).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Creates and starts one of the pod's containers; returns its record. */
+  async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
+    const { manifest, uid, sandbox } = pod;
+    const image = await this.opts.images.ensure(c.image, { pullPolicy: c.imagePullPolicy ?? "IfNotPresent" });
+    const pause = await this.runc.state(sandbox.id);
+    if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
+    const id = newId();
+    const dir = this.containerDir(id);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ns = manifest.metadata.namespace;
+    const podName = manifest.metadata.name;
+    const logPath = join(this.root, "logs", `${ns}_${podName}_${uid}`, c.name, `${restartCount}.log`);
+    mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
+    const createdAt = new Date().toISOString();
+    try {
+      const paths = await mountRootfs(dir, image.layers);
+      const hostname = manifest.spec.hostname ?? podName;
+      const labels = {
+        "io.kubernetes.container.name": c.name,
+        "io.kubernetes.pod.name": podName,
+        "io.kubernetes.pod.namespace": ns,
+        "io.kubernetes.pod.uid": uid,
+      };
+      const spec = runtimeSpec({
+        rootfs: paths.merged,
+        args: containerArgv(image, c.command, c.args),
+        env: containerEnv(image, c.env, hostname),
+        cwd: c.workingDir ?? image.process.workingDir,
+        hostname,
+        namespaces: { network: netnsPath(sandbox.netns), ipc: `/proc/${pause.pid}/ns/ipc`, uts: `/proc/${pause.pid}/ns/uts` },
+        annotations: crioAnnotations({ id, c, image, pod, logPath, createdAt, restartCount, labels }),
+        cgroupsPath: `/ckpt/pod${uid}/${id}`,
+      });
+      writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+      await this.startShim(id, logPath);
+    } catch (err) {
+      await this.removeContainer(id).catch(() => undefined);
+      throw err;
+    }
+    return {
+      name: c.name,
+      id,
+      createdAt,
+      restartCount,
+      logPath,
+      image: { reference: c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
+      layers: image.layers,
+      finished: false,
+    };
+  }
+
+  /** Starts the container's shim detached and waits until runc reports the container running. */
+  private async startShim(id: string, logPath: string): Promise<void> {
+    const dir = this.containerDir(id);
+    const config: ShimConfig = {
+      argv: this.runc.runArgv(id, dir),
+      env: Object.fromEntries(Object.entries(this.runc.env()).filter((e): e is [string, string] => e[1] !== undefined)),
+      logPath,
+    };
+    rmSync(join(dir, EXIT_STATUS), { force: true });
+    writeFileSync(join(dir, SHIM_CONFIG), JSON.stringify(config));
+    const [cmd, ...args] = [...this.opts.shimCommand, dir];
+    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir });
+    // The shim's own stderr is read only until the container runs: a shim that cannot start says why.
+    let shimError = "";
+    let shimEnded: number | null | undefined;
+    child.stderr!.on("data", (b: Buffer) => (shimError = (shimError + b.toString()).slice(-2000)));
+    child.on("exit", (code) => (shimEnded = code));
+    child.unref();
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const exit = this.exitStatus(id);
+      if (!exit && shimEnded !== undefined) {
+        throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shimEnded}): ${shimError.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
+      }
+      if (exit) throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${tail(logPath)}`);
+      const st = await this.runc.state(id).catch(() => undefined);
+      if (st?.status === "running") {
+        child.stderr!.destroy();
+        return;
+      }
+      if (Date.now() > deadline) throw new RuntimeError(`container ${id.slice(0, 12)} did not start within 30 s: ${tail(logPath)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  exitStatus(id: string): ExitStatus | undefined {
+    try {
+      return ExitStatusSchema.parse(JSON.parse(readFileSync(join(this.containerDir(id), EXIT_STATUS), "utf8")));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Is the container's shim still alive (so the container is running or about to report its exit)? */
+  shimAlive(id: string): boolean {
+    try {
+      const pid = Number(readFileSync(join(this.containerDir(id), SHIM_PID), "utf8"));
+      process.kill(pid, 0);
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(id);
+    } catch {
+      return false;
+    }
+  }
+
+  state(id: string): Promise<RuncState | undefined> {
+    return this.runc.state(id).catch(() => undefined);
+  }
+
+  /** Stops a container (TERM, then KILL after the grace period) and removes it. */
+  async stopContainer(id: string, graceSeconds: number): Promise<void> {
+    const st = await this.state(id);
+    if (st && (st.status === "running" || st.status === "paused")) {
+      if (st.status === "paused") await this.runc.resume(id).catch(() => undefined);
+      await this.runc.kill(id, "TERM", true).catch(() => undefined);
+      const deadline = Date.now() + graceSeconds * 1000;
+      while (Date.now() < deadline && (await this.state(id))?.status === "running") await new Promise((r) => setTimeout(r, 100));
+      if ((await this.state(id))?.status === "running") await this.runc.kill(id, "KILL", true).catch(() => undefined);
+    }
+    await this.removeContainer(id);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.runc.delete(id).catch(() => undefined);
+    // The shim ends with runc; give it a moment to write its exit status before the directory goes.
+    for (let i = 0; i < 50 && this.shimAlive(id); i++) await new Promise((r) => setTimeout(r, 20));
+    await unmountRootfs(this.containerDir(id));
+    rmSync(this.containerDir(id), { recursive: true, force: true });
+  }
+
+  async removeSandbox(pod: PodRecord): Promise<void> {
+    await this.stopContainer(pod.sandbox.id, 0);
+    await this.opts.network.tearDown(pod.sandbox.id, pod.sandbox.netns);
+    removePodCgroups(pod.uid);
+  }
+}
+
+/**
+ * After an agent crash: checkpoints that were in flight are dead ends (their requests are gone), so
+ * their runc/CRIU processes are killed, their work directories removed, and any container left
+ * paused by them is resumed.
+ */
+export async function recoverInterruptedCheckpoints(runtime: PodRuntime, containerIds: string[]): Promise<string[]> {
+  const killed: string[] = [];
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    const rootAt = argv.indexOf("--root");
+    if (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint")) continue;
+    try {
+      // runc checkpoint runs in a process group of its own, with CRIU in it.
+      process.kill(-Number(pid), "SIGKILL");
+    } catch {
+      process.kill(Number(pid), "SIGKILL");
+    }
+    killed.push(pid);
+  }
+  for (let i = 0; i < 100 && killed.some((pid) => existsSync(`/proc/${pid}`)); i++) await new Promise((r) => setTimeout(r, 20));
+  rmSync(join(runtime.root, "checkpoints-work"), { recursive: true, force: true });
+  mkdirSync(join(runtime.root, "checkpoints-work"), { recursive: true, mode: 0o700 });
+  const resumed: string[] = [];
+  for (const id of containerIds) {
+    if ((await runtime.state(id))?.status === "paused") {
+      await runtime.runc.resume(id).catch(() => undefined);
+      resumed.push(id);
+    }
+  }
+  return resumed;
+}
+
+/** runc removes a container's cgroup, not the pod's parent ones it created on the way. */
+function removePodCgroups(uid: string): void {
+  const base = "/sys/fs/cgroup";
+  const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((c) => join(base, c));
+  for (const r of roots) {
+    try {
+      rmdirSync(join(r, "ckpt", `pod${uid}`));
+    } catch {
+      // Absent, or not empty because a container is still being torn down: left for the next delete.
+    }
+  }
+}
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, "utf8").trim().split("\n").slice(-3).join(" | ") || "(no output)";
+  } catch {
+    return "(no output)";
+  }
+}
+
+/** The annotations CRI-O puts in a container's spec (checkpointctl and CRI-O's restore read them). */
+function crioAnnotations(a: {
+  id: string;
+  c: ContainerManifest;
+  image: ResolvedImage;
+  pod: PodRecord;
+  logPath: string;
+  createdAt: string;
+  restartCount: number;
+  labels: Record<string, string>;
+}): Record<string, string> {
+  const m = a.pod.manifest.metadata;
+  return {
+    ...m.annotations,
+    "io.container.manager": "cri-o",
+    "io.kubernetes.container.hash": a.id.slice(0, 8),
+    "io.kubernetes.container.name": a.c.name,
+    "io.kubernetes.container.restartCount": String(a.restartCount),
+    "io.kubernetes.cri-o.Annotations": JSON.stringify(m.annotations),
+    "io.kubernetes.cri-o.ContainerID": a.id,
+    "io.kubernetes.cri-o.ContainerType": "container",
+    "io.kubernetes.cri-o.Created": a.createdAt,
+    "io.kubernetes.cri-o.IP.0": a.pod.sandbox.ip,
+    "io.kubernetes.cri-o.Image": a.image.imageId,
+    "io.kubernetes.cri-o.ImageName": a.image.name,
+    "io.kubernetes.cri-o.ImageRef": a.image.imageId,
+    "io.kubernetes.cri-o.Labels": JSON.stringify(a.labels),
+    "io.kubernetes.cri-o.LogPath": a.logPath,
+    "io.kubernetes.cri-o.Metadata": JSON.stringify({ name: a.c.name, attempt: a.restartCount }),
+    "io.kubernetes.cri-o.Name": `k8s_${a.c.name}_${m.name}_${m.namespace}_${a.pod.uid}_${a.restartCount}`,
+    "io.kubernetes.cri-o.SandboxID": a.pod.sandbox.id,
+    "io.kubernetes.cri-o.SandboxName": `k8s_${m.name}_${m.namespace}_${a.pod.uid}_0`,
+    "io.kubernetes.cri-o.UserRequestedImage": a.c.image,
+    "io.kubernetes.pod.name": m.name,
+    "io.kubernetes.pod.namespace": m.namespace,
+    "io.kubernetes.pod.uid": a.pod.uid,
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * runc, the OCI runtime the node agent drives. The only module that runs the runc binary.
+ * Containers are started by their shim (src/node/shim/), which runs `runc run` in the foreground so
+ * that it owns the container's stdio pipes and sees its exit status; everything else is a short
+ * runc call made here.
+ */
+import { execa, type ResultPromise } from "execa";
+import { z } from "zod";
+
+export const RuncStateSchema = z.object({
+  id: z.string(),
+  pid: z.number().int(),
+  status: z.enum(["creating", "created", "running", "paused", "stopped"]),
+  bundle: z.string(),
+  created: z.string().optional(),
+});
+export type RuncState = z.infer<typeof RuncStateSchema>;
+
+export class RuncError extends Error {
+  override name = "RuncError";
+}
+
+export interface RuncOptions {
+  /** runc's state directory (`runc --root`), private to this node so other runc users are not disturbed. */
+  root: string;
+  /** The runc binary. */
+  binary?: string;
+  /** The CRIU binary runc calls: given as `--criu` (runc 1.1) and put first in runc's PATH (later runcs). */
+  criu?: string;
+}
+
+export interface CheckpointOptions {
+  imagePath: string;
+  workPath: string;
+  tcpEstablished?: boolean;
+  /** The whole call is killed (runc and the CRIU it started, as one process group) after this. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export class Runc {
+  readonly binary: string;
+  readonly root: string;
+  readonly criu: string | undefined;
+
+  constructor(opts: RuncOptions) {
+    this.binary = opts.binary ?? "runc";
+    this.root = opts.root;
+    this.criu = opts.criu;
+  }
+
+  /** Global arguments of every call. */
+  globalArgs(): string[] {
+    return ["--root", this.root, ...(this.criu ? ["--criu", this.criu] : [])];
+  }
+
+  /** The environment runc runs in: CRIU's directory first in PATH (runc ≥ 1.2 ignores --criu). */
+  env(): NodeJS.ProcessEnv {
+    const dir = this.criu?.replace(/\/[^/]*$/, "");
+    const path = [dir, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].filter(Boolean).join(":");
+    return { ...process.env, PATH: path };
+  }
+
+  /** The argv of `runc run` for a shim: foreground, so runc's exit status is the container's. */
+  runArgv(id: string, bundle: string): string[] {
+    return [this.binary, ...this.globalArgs(), "run", "--bundle", bundle, id];
+  }
+
+  private async call(args: string[], what: string, timeoutMs = 30_000): Promise<string> {
+    const r = await execa(this.binary, [...this.globalArgs(), ...args], { env: this.env(), reject: false, timeout: timeoutMs, stdin: "ignore" });
+    if (r.exitCode !== 0 || r.timedOut) {
+      const detail = r.timedOut ? `timed out after ${timeoutMs} ms` : lastLine(r.stderr) || `exit ${r.exitCode ?? r.signal}`;
+      throw new RuncError(`runc ${what}: ${detail}`);
+    }
+    return r.stdout;
+  }
+
+  /** The container's state, or undefined when runc does not know it. */
+  async state(id: string): Promise<RuncState | undefined> {
+    const r = await execa(this.binary, [...this.globalArgs(), "state", id], { env: this.env(), reject: false, timeout: 30_000, stdin: "ignore" });
+    if (r.exitCode !== 0) {
+      if (/does not exist|not exist|container .* not found/i.test(r.stderr)) return undefined;
+      throw new RuncError(`runc state ${id}: ${lastLine(r.stderr) || `exit ${r.exitCode}`}`);
+    }
+    const parsed = RuncStateSchema.safeParse(JSON.parse(r.stdout));
+    if (!parsed.success) throw new RuncError(`runc state ${id}: unexpected output: ${parsed.error.issues[0]?.message}`);
+    return parsed.data;
+  }
+
+  pause(id: string): Promise<string> {
+    return this.call(["pause", id], `pause ${id}`);
+  }
+
+  resume(id: string): Promise<string> {
+    return this.call(["resume", id], `resume ${id}`);
+  }
+
+  kill(id: string, signal = "TERM", all = false): Promise<string> {
+    return this.call(["kill", ...(all ? ["--all"] : []), id, signal], `kill ${id} ${signal}`);
+  }
+
+  delete(id: string): Promise<string> {
+    return this.call(["delete", "--force", id], `delete ${id}`);
+  }
+
+  /**
+   * `runc checkpoint --leave-running --file-locks` (as CRI-O runs it). On timeout or abort, runc and
+   * CRIU are killed together; the caller resumes the container afterwards in every case.
+   */
+  async checkpoint(id: string, opts: CheckpointOptions): Promise<void> {
+    const args = [
+      ...this.globalArgs(),
+      "checkpoint",
+      "--leave-running",
+      "--file-locks",
+      ...(opts.tcpEstablished ? ["--tcp-established"] : []),
+      "--image-path",
+      opts.imagePath,
+      "--work-path",
+      opts.workPath,
+      id,
+    ];
+    // Own process group: a timeout must take down CRIU (runc's child) too, not only runc.
+    const child: ResultPromise = execa(this.binary, args, { env: this.env(), reject: false, detached: true, stdin: "ignore" });
+    let why: string | undefined;
+    const killGroup = (reason: string) => {
+      why ??= reason;
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    };
+    const timer = setTimeout(() => killGroup(`timed out after ${Math.round(opts.timeoutMs / 1000)} s`), opts.timeoutMs);
+    const onAbort = () => {
+      const reason: unknown = opts.signal?.reason;
+      killGroup(reason instanceof Error && reason.name !== "AbortError" ? reason.message : "cancelled");
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const r = await child;
+      if (why) throw new RuncError(`runc checkpoint ${id}: ${why}`);
+      if (r.exitCode !== 0) throw new RuncError(`runc checkpoint ${id}: ${lastLine(String(r.stderr)) || `exit ${r.exitCode ?? r.signal}`}`);
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+/** runc prints logrus lines (`time=… level=error msg="…"`); the last message is the useful one. */
+function lastLine(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter(Boolean);
+  const last = lines.at(-1) ?? "";
+  const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
+  return msg ? msg[1]!.replace(/\\"/g, '"') : last;
+}

@@ -1,0 +1,93 @@
+/**
+ * The container shim: one small process per container, started detached by the agent, that runs
+ * `runc run` in the foreground and outlives the agent. It exists because
+ *  - CRIU can only dump a container whose stdio are pipes (a host file as stdout cannot be dumped),
+ *    so something must own the other ends of those pipes for as long as the container lives;
+ *  - the container's exit status is runc's, and only runc's parent sees it;
+ *  - an agent restart must not touch running containers: it re-attaches by reading the files here.
+ * Files in the container directory: shim.json (what to run, written by the agent), shim.pid,
+ * exit.json (written once runc exits), and the CRI-format log file named in shim.json.
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+
+export const ShimConfigSchema = z.object({
+  argv: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()),
+  logPath: z.string(),
+});
+export type ShimConfig = z.infer<typeof ShimConfigSchema>;
+
+export const ExitStatusSchema = z.object({
+  exitCode: z.number().int(),
+  signal: z.string().nullable(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+});
+export type ExitStatus = z.infer<typeof ExitStatusSchema>;
+
+export const SHIM_CONFIG = "shim.json";
+export const SHIM_PID = "shim.pid";
+export const EXIT_STATUS = "exit.json";
+
+/** CRI log lines: `<RFC3339Nano> <stream> <F|P> <text>`; P marks a line split because it was long. */
+function criLogWriter(out: NodeJS.WritableStream, stream: "stdout" | "stderr") {
+  const MAX = 16 * 1024;
+  let pending = "";
+  const ts = () => {
+    const d = new Date();
+    return d.toISOString().replace(/\.(\d{3})Z$/, (_m, ms: string) => `.${ms}000000Z`);
+  };
+  return {
+    push(chunk: Buffer) {
+      pending += chunk.toString("utf8");
+      let nl: number;
+      while ((nl = pending.indexOf("\n")) >= 0) {
+        out.write(`${ts()} ${stream} F ${pending.slice(0, nl)}\n`);
+        pending = pending.slice(nl + 1);
+      }
+      while (pending.length > MAX) {
+        out.write(`${ts()} ${stream} P ${pending.slice(0, MAX)}\n`);
+        pending = pending.slice(MAX);
+      }
+    },
+    flush() {
+      if (pending) out.write(`${ts()} ${stream} P ${pending}\n`);
+      pending = "";
+    },
+  };
+}
+
+export async function runShim(dir: string): Promise<number> {
+  const config = ShimConfigSchema.parse(JSON.parse(readFileSync(join(dir, SHIM_CONFIG), "utf8")));
+  // Signals meant for a terminal or a service manager are not the container's business: it is
+  // stopped through runc, and the shim ends when runc does.
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"] as const) process.on(s, () => undefined);
+  writeFileSync(join(dir, SHIM_PID), `${process.pid}\n`);
+  const log = createWriteStream(config.logPath, { flags: "a", mode: 0o600 });
+  const startedAt = new Date().toISOString();
+  const child = spawn(config.argv[0]!, config.argv.slice(1), { env: config.env, stdio: ["pipe", "pipe", "pipe"] });
+  // stdin stays open and silent, as a pod container's does without `stdin: true`.
+  child.stdin.on("error", () => undefined);
+  const outs = { stdout: criLogWriter(log, "stdout"), stderr: criLogWriter(log, "stderr") };
+  child.stdout.on("data", (b: Buffer) => outs.stdout.push(b));
+  child.stderr.on("data", (b: Buffer) => outs.stderr.push(b));
+  const status = await new Promise<ExitStatus>((resolve) => {
+    child.on("error", (err) => {
+      log.write(`${new Date().toISOString()} stderr F shim: ${err.message}\n`);
+      resolve({ exitCode: 127, signal: null, startedAt, finishedAt: new Date().toISOString() });
+    });
+    child.on("close", (code, signal) => {
+      resolve({ exitCode: code ?? 128, signal, startedAt, finishedAt: new Date().toISOString() });
+    });
+  });
+  outs.stdout.flush();
+  outs.stderr.flush();
+  await new Promise<void>((resolve) => log.end(resolve));
+  const tmp = join(dir, `${EXIT_STATUS}.tmp`);
+  writeFileSync(tmp, JSON.stringify(status) + "\n");
+  renameSync(tmp, join(dir, EXIT_STATUS));
+  return status.exitCode;
+}

@@ -1,0 +1,289 @@
+/**
+ * The node agent end to end, on the real stack: `ckpt node serve` runs pods with real runc from an
+ * OCI image layout, and its kubelet-compatible HTTPS endpoint checkpoints them with real CRIU 4.2.1.
+ * The archives are read by the real checkpointctl 1.3.0 and by ckpt itself.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
+import { runCkpt } from "../support/ckpt-cli.js";
+import { haveNodeStack, makeNodeEnv, type NodeEnv, type RunningAgent } from "../support/node-agent.js";
+
+const SECRET = "RANDOM_1432_KEY";
+const ARCHIVE_NAME = /^checkpoint-([a-z0-9-]+)_([a-z0-9-]+)-([a-z0-9-]+)-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d))\.tar$/;
+
+function counterPod(name: string, image: string, containers = ["counter"], annotations: Record<string, string> = {}): string {
+  const ctrs = containers
+    .map(
+      (c, i) => `
+  - name: ${c}
+    image: ${image}
+    command: ["/bin/sh", "-c", "SECRET=${SECRET}; echo written-by-${c} > /tmp/test-file; ${i === 0 ? "nc -l -p 8088 -e cat & " : ""}i=0; while true; do i=$((i+1)); echo count $i; sleep 0.1; done"]`,
+    )
+    .join("");
+  const ann = Object.entries(annotations).map(([k, v]) => `\n    ${k}: "${v}"`).join("");
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: default${ann ? `\n  annotations:${ann}` : ""}
+spec:
+  containers:${ctrs}
+`;
+}
+
+interface PodJson {
+  metadata: { name: string; uid: string };
+  status: { phase: string; podIP: string; containerStatuses: Array<{ name: string; containerID: string; restartCount: number; ready: boolean }> };
+}
+
+/** The last `count N` the container logged. */
+function lastCount(env: NodeEnv, pod: PodJson, container: string): number {
+  const dir = join(env.root, "logs", `default_${pod.metadata.name}_${pod.metadata.uid}`, container);
+  const logs = readdirSync(dir).sort();
+  const text = readFileSync(join(dir, logs.at(-1)!), "utf8");
+  const m = [...text.matchAll(/stdout F count (\d+)/g)];
+  return m.length ? Number(m.at(-1)![1]) : 0;
+}
+
+function runcStatus(env: NodeEnv, pod: PodJson, container: string): string {
+  const id = pod.status.containerStatuses.find((c) => c.name === container)!.containerID.replace("runc://", "");
+  const r = spawnSync("runc", ["--root", join(env.root, "runc"), "state", id], { encoding: "utf8" });
+  return r.status === 0 ? (JSON.parse(r.stdout) as { status: string }).status : `unknown (${r.stderr.trim()})`;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function getPod(agent: RunningAgent, env: NodeEnv, name: string): Promise<PodJson | undefined> {
+  const r = await agent.call("GET", "/pods", { cert: env.alice });
+  const list = JSON.parse(r.body) as { items: PodJson[] };
+  return list.items.find((p) => p.metadata.name === name);
+}
+
+async function runningPod(agent: RunningAgent, env: NodeEnv, name: string): Promise<PodJson> {
+  return waitFor(`pod ${name} running`, async () => {
+    const p = await getPod(agent, env, name);
+    return p && p.status.phase === "Running" && p.status.containerStatuses.every((c) => c.ready) ? p : undefined;
+  });
+}
+
+/** Files in the checkpoint directory that are not finished archives. */
+function leftovers(env: NodeEnv): string[] {
+  return existsSync(env.checkpointsDir) ? readdirSync(env.checkpointsDir).filter((f) => !ARCHIVE_NAME.test(f)) : [];
+}
+
+const stack = haveNodeStack() && haveCheckpointctl();
+
+describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", () => {
+  let env: NodeEnv;
+  let agent: RunningAgent;
+  let pod: PodJson;
+
+  beforeAll(async () => {
+    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-")), { runtimeRequestTimeout: 2 });
+    agent = await env.start();
+    // Through the CLI, as users apply pods.
+    const manifest = join(env.dir, "counter.yaml");
+    writeFileSync(manifest, counterPod("counter", env.image));
+    const applied = runCkpt([
+      "node", "apply", "-f", manifest, "--server", agent.url,
+      "--client-certificate", env.alice.certFile, "--client-key", env.alice.keyFile, "--insecure-skip-tls-verify",
+    ]);
+    expect(applied.stderr).toBe("");
+    expect(applied.stdout).toMatch(/^pod\/counter created \(namespace default, IP 10\.\d+\.\d+\.\d+\)/);
+    pod = await runningPod(agent, env, "counter");
+  }, 120_000);
+
+  afterAll(async () => {
+    await env?.cleanup();
+  }, 120_000);
+
+  it("checkpoints a running container for a client certificate: a CRI-O archive checkpointctl and ckpt read", async () => {
+    const before = lastCount(env, pod, "counter");
+    const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
+    expect(r.status, r.body).toBe(200);
+    expect(r.headers["content-type"]).toBe("application/json");
+    const body = JSON.parse(r.body) as { items: string[] };
+    expect(Object.keys(body)).toEqual(["items"]);
+    const archive = body.items[0]!;
+    expect(body.items).toHaveLength(1);
+    expect(archive.startsWith(env.checkpointsDir + "/")).toBe(true);
+    expect(basename(archive)).toMatch(ARCHIVE_NAME);
+    expect(ARCHIVE_NAME.exec(basename(archive))!.slice(1, 4)).toEqual(["counter", "default", "counter"]);
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+    expect(statSync(env.checkpointsDir).mode & 0o777).toBe(0o700);
+
+    const show = checkpointctl(["show", archive]);
+    expect(show.code, show.stderr).toBe(0);
+    const row = parseTable(show.stdout)[0]!;
+    expect(row).toMatchObject({ CONTAINER: "counter", ENGINE: "CRI-O", IP: pod.status.podIP, IMAGE: env.image, RUNTIME: "runc" });
+    const inspect = checkpointctl(["inspect", "--all", archive]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toContain("Engine: CRI-O");
+
+    const ours = JSON.parse(runCkpt(["show", archive, "--format", "json"]).stdout) as Array<Record<string, unknown>>;
+    expect(ours[0]).toMatchObject({ container: "counter", engine: "CRI-O", ip: pod.status.podIP, image: env.image });
+    const found = runCkpt(["memparse", archive, "-s", SECRET, "--format", "json"]);
+    expect(found.status, found.stderr).toBe(0);
+    expect(found.stdout).toContain(SECRET);
+
+    const diff = spawnSync("sh", ["-c", `tar -xOf '${archive}' rootfs-diff.tar | tar -xO tmp/test-file`], { encoding: "utf8" });
+    expect(diff.stdout).toBe("written-by-counter\n");
+    const members = spawnSync("tar", ["-tf", archive], { encoding: "utf8" }).stdout.split("\n");
+    for (const m of ["config.dump", "spec.dump", "stats-dump", "dump.log", "checkpoint/inventory.img", "io.kubernetes.cri-o.LogPath"]) {
+      expect(members).toContain(m);
+    }
+
+    // The container ran on, unpaused, throughout.
+    expect(runcStatus(env, pod, "counter")).toBe("running");
+    const after = await waitFor("the counter to advance", () => {
+      const n = lastCount(env, pod, "counter");
+      return n > before + 5 ? n : undefined;
+    });
+    expect(after).toBeGreaterThan(before);
+    expect(leftovers(env)).toEqual([]);
+    expect(agent.log()).toMatch(/"user":"alice".*"target":"default\/counter\/counter".*"status":200.*"bytes":\d+/);
+  });
+
+  it("the same with a bearer token", async () => {
+    const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { token: env.token });
+    expect(r.status, r.body).toBe(200);
+    const path = (JSON.parse(r.body) as { items: string[] }).items[0]!;
+    expect(checkpointctl(["show", path]).code).toBe(0);
+  });
+
+  it("401 without credentials, 403 for a user the policy denies, 404s as the kubelet gives them", async () => {
+    const none = await agent.call("POST", "/checkpoint/default/counter/counter", {});
+    expect(none.status).toBe(401);
+    const bob = await agent.call("POST", "/checkpoint/default/counter/counter", { cert: env.bob });
+    expect(bob.status).toBe(403);
+    expect(bob.body).toContain("user=bob");
+    expect(bob.body).toContain("subresource(s)=[checkpoint]");
+    const pod404 = await agent.call("POST", "/checkpoint/default/nope/counter", { cert: env.alice });
+    expect([pod404.status, pod404.body]).toEqual([404, "pod does not exist"]);
+    const ctr404 = await agent.call("POST", "/checkpoint/default/counter/nope", { cert: env.alice });
+    expect([ctr404.status, ctr404.body]).toEqual([404, "container nope does not exist"]);
+    const badTimeout = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=soon", { cert: env.alice });
+    expect(badTimeout.status).toBe(404);
+    expect(leftovers(env)).toEqual([]);
+  });
+
+  it("500 when CRIU fails: the container is left running and unpaused, nothing is written", async () => {
+    const archives = readdirSync(env.checkpointsDir).length;
+    env.criuMode("fail");
+    try {
+      const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
+      expect(r.status).toBe(500);
+      expect(r.body).toMatch(/^checkpointing of default\/counter\/counter failed \(.*\)$/s);
+    } finally {
+      env.criuMode(undefined);
+    }
+    expect(runcStatus(env, pod, "counter")).toBe("running");
+    expect(readdirSync(env.checkpointsDir)).toHaveLength(archives);
+    expect(readdirSync(join(env.root, "checkpoints-work"))).toEqual([]);
+  });
+
+  it("a checkpoint past its deadline is stopped: 500, CRIU killed, container unpaused, no files", async () => {
+    const archives = readdirSync(env.checkpointsDir).length;
+    env.criuMode("slow");
+    try {
+      // No timeout asked: the node's least deadline (2 s here) applies.
+      const r = await agent.call("POST", "/checkpoint/default/counter/counter", { cert: env.alice });
+      expect(r.status).toBe(500);
+      expect(r.body).toContain("timed out");
+    } finally {
+      env.criuMode(undefined);
+    }
+    expect(runcStatus(env, pod, "counter")).toBe("running");
+    expect(readdirSync(env.checkpointsDir)).toHaveLength(archives);
+    expect(readdirSync(join(env.root, "checkpoints-work"))).toEqual([]);
+    const before = lastCount(env, pod, "counter");
+    await waitFor("the counter to advance", () => (lastCount(env, pod, "counter") > before + 3 ? true : undefined));
+  });
+
+  it("twenty concurrent requests against three containers: every archive complete and valid, no temp files", async () => {
+    const applied = await agent.call("POST", "/pods", { cert: env.alice }, counterPod("trio", env.image, ["a", "b", "c"]));
+    expect(applied.status, applied.body).toBe(201);
+    const trio = await runningPod(agent, env, "trio");
+    const targets = Array.from({ length: 20 }, (_, i) => ["a", "b", "c"][i % 3]!);
+    const results = await Promise.all(
+      targets.map((c) => agent.call("POST", `/checkpoint/default/trio/${c}?timeout=300`, { token: env.token })),
+    );
+    const paths = results.map((r) => {
+      expect(r.status, r.body).toBe(200);
+      return (JSON.parse(r.body) as { items: string[] }).items[0]!;
+    });
+    expect(new Set(paths).size).toBe(20);
+    for (const [i, p] of paths.entries()) {
+      expect(basename(p)).toContain(`trio_default-${targets[i]}-`);
+      const show = checkpointctl(["show", p]);
+      expect(show.code, `${p}: ${show.stderr}`).toBe(0);
+      expect(parseTable(show.stdout)[0]).toMatchObject({ CONTAINER: targets[i], ENGINE: "CRI-O" });
+    }
+    expect(leftovers(env)).toEqual([]);
+    for (const c of ["a", "b", "c"]) expect(runcStatus(env, trio, c)).toBe("running");
+    expect((await agent.call("DELETE", "/pods/default/trio", { cert: env.alice })).status).toBe(200);
+  });
+
+  it("restarts a container that exits, as restartPolicy Always says", async () => {
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: flaky, namespace: default}
+spec:
+  containers:
+  - name: once
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "echo started; sleep 0.5; exit 3"]
+`;
+    expect((await agent.call("POST", "/pods", { cert: env.alice }, manifest)).status).toBe(201);
+    const restarted = await waitFor("a restart", async () => {
+      const p = await getPod(agent, env, "flaky");
+      return p && p.status.containerStatuses[0]!.restartCount >= 1 ? p : undefined;
+    });
+    expect(restarted.status.containerStatuses[0]!.restartCount).toBeGreaterThanOrEqual(1);
+    expect((await agent.call("DELETE", "/pods/default/flaky", { cert: env.alice })).status).toBe(200);
+    expect(await getPod(agent, env, "flaky")).toBeUndefined();
+  });
+
+  it("kill -9 of the agent during a checkpoint: after a restart no partial archive is visible and the container runs", async () => {
+    const archivesBefore = readdirSync(env.checkpointsDir).filter((f) => ARCHIVE_NAME.test(f));
+    // Slow CRIU: the kill lands while the container is paused and CRIU is at work.
+    env.criuMode("slow");
+    const pending = agent.call("POST", "/checkpoint/default/counter/counter?timeout=120", { cert: env.alice }).catch((e: Error) => e);
+    await waitFor("the checkpoint to start", () => (readdirSync(join(env.root, "checkpoints-work")).length > 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runcStatus(env, pod, "counter")).toBe("paused");
+    await agent.kill9();
+    expect(await pending).toBeInstanceOf(Error);
+    env.criuMode(undefined);
+
+    agent = await env.start();
+    const again = await runningPod(agent, env, "counter");
+    expect(again.status.containerStatuses[0]!.containerID).toBe(pod.status.containerStatuses[0]!.containerID);
+    expect(runcStatus(env, pod, "counter")).toBe("running");
+    expect(readdirSync(env.checkpointsDir).filter((f) => ARCHIVE_NAME.test(f))).toEqual(archivesBefore);
+    expect(leftovers(env)).toEqual([]);
+    const before = lastCount(env, pod, "counter");
+    await waitFor("the counter to advance", () => (lastCount(env, pod, "counter") > before + 3 ? true : undefined));
+    // And the re-attached agent checkpoints it again.
+    const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
+    expect(r.status, r.body).toBe(200);
+  });
+
+  it("GET /metrics counts the checkpoints", async () => {
+    const r = await agent.call("GET", "/metrics", { cert: env.alice });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/ckpt_checkpoint_requests_total\{result="success"\} [1-9]/);
+  });
+});
