@@ -44,11 +44,12 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample, fatal, positiveInt, setBenchName } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** ckpt as users run it (bin/ckpt, the package's command): a copy of bin/ and dist/cli taken when the bench starts (see snapshotCkpt). */
 let CKPT = join(ROOT, "bin/ckpt");
+setBenchName("bench/archive");
 const PLAIN_RUNS = positiveInt("BENCH_ARCHIVE_RUNS", 7);
 const GZIP_RUNS = positiveInt("BENCH_ARCHIVE_GZIP_RUNS", 5);
 const BIG_MB = positiveInt("BENCH_ARCHIVE_MB", 1100);
@@ -56,18 +57,6 @@ const BIG_VMAS = positiveInt("BENCH_ARCHIVE_VMAS", 3000);
 const RSS_TARGET_MB = 256;
 const SEARCH_TARGET_GBS = 1;
 
-function positiveInt(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) fatal(`${name} must be a positive integer, not ${JSON.stringify(v)}`);
-  return n;
-}
-
-function fatal(message: string): never {
-  console.error(`bench/archive: ${message}`);
-  process.exit(1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Preconditions: checked before anything is dumped.

@@ -17,26 +17,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample, fatal, positiveInt, setBenchName } from "./measure.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+setBenchName("bench");
 const DIR_RUNS = positiveInt("BENCH_DIR_RUNS", 5);
 const FILE_RUNS = positiveInt("BENCH_FILE_RUNS", 10);
 const BIG_MB = positiveInt("BENCH_MB", 300);
 const BIG_VMAS = positiveInt("BENCH_VMAS", 3000);
 
-function positiveInt(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) fatal(`${name} must be a positive integer, not ${JSON.stringify(v)}`);
-  return n;
-}
-
-function fatal(message: string): never {
-  console.error(`bench: ${message}`);
-  process.exit(1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Preconditions: checked before anything is dumped.

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench` (third part): the node agent's checkpoint endpoint against a plain
+ * `runc checkpoint --leave-running` of the same container, in the same run, and CRIU's frozen time
+ * for a container holding 1 GiB of memory.
+ *
+ * A real agent (`bin/ckpt node serve`, test/support/node-agent.ts) runs a busybox counter pod and a
+ * pod whose container fills 1 GiB (a static C program built here with gcc, in its own image layer).
+ * Each measured pair: `curl -X POST …/checkpoint/default/counter/counter` (the whole kubelet flow:
+ * pause, rootfs diff, runc checkpoint, resume, CRI-O archive written and renamed), then
+ * `runc checkpoint --leave-running --image-path D --work-path D ID` on the same container with the
+ * same runc and CRIU. Both are timed around the process (wall), medians in the table.
+ *
+ * Target: the endpoint costs at most 15% more than plain runc, plus writing the archive at the disk's
+ * speed (measured here: a file of the archive's size written with fsync). The 1 GiB container's
+ * checkpoint is reported with CRIU's own frozen time (stats-dump, read with `ckpt show --print-stats`).
+ * No assertions on timings: the exit status is 1 only when the bench cannot run or a step fails.
+ *
+ * Env: BENCH_NODE_RUNS (measured pairs, default 9), BENCH_NODE_BIG_MB (1024).
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { alternate, fmtMB, interrupted, measure, median, table, fatal, positiveInt, setBenchName } from "./measure.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+setBenchName("bench/node");
+const RUNS = positiveInt("BENCH_NODE_RUNS", 9);
+const BIG_MB = positiveInt("BENCH_NODE_BIG_MB", 1024);
+const OVERHEAD_TARGET = 0.15;
+
+
+const { haveNodeStack, makeNodeEnv, REAL_CRIU } = await import("../test/support/node-agent.ts");
+const { writeOciImage, busyboxRootfs } = await import("../test/support/oci-images.ts");
+if (!haveNodeStack()) fatal("needs root, runc, CRIU 4.2, the CNI plugins and busybox (npm run setup)");
+if (spawnSync("sh", ["-c", "command -v gcc && command -v curl"]).status !== 0) fatal("needs gcc and curl (npm run setup)");
+
+const MEMHOG_C = `
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  size_t mb = (size_t)atol(argv[1]);
+  char *p = malloc(mb << 20);
+  if (!p) return 1;
+  for (size_t i = 0; i < (mb << 20); i += 4096) p[i] = (char)(i >> 12);
+  printf("filled %zu MiB\\n", mb);
+  fflush(stdout);
+  for (;;) pause();
+}
+`;
+
+const work = mkdtempSync(join(tmpdir(), "ckpt-bench-node-"));
+const env = await makeNodeEnv(join(work, "env"));
+try {
+  // The 1 GiB workload: a static binary in a layer over busybox.
+  writeFileSync(join(work, "memhog.c"), MEMHOG_C);
+  execFileSync("gcc", ["-O2", "-static", "-o", join(work, "memhog"), join(work, "memhog.c")]);
+  const bigLayout = join(work, "memhog-image");
+  const { readFileSync } = await import("node:fs");
+  await writeOciImage(bigLayout, {
+    tag: "latest",
+    layers: [{ entries: [...busyboxRootfs(), { path: "bin/memhog", type: "file", mode: 0o755, content: readFileSync(join(work, "memhog")) }] }],
+  });
+
+  const agent = await env.start();
+  const token = { token: env.token };
+  const apply = async (yaml: string) => {
+    const r = await agent.call("POST", "/pods", token, yaml);
+    if (r.status !== 201) throw new Error(`applying a pod: ${r.status} ${r.body}`);
+    return JSON.parse(r.body) as { metadata: { name: string; uid: string }; status: { containerStatuses: Array<{ containerID: string }> } };
+  };
+  process.stderr.write("bench/node: starting the counter pod and the 1 GiB pod…\n");
+  const counter = await apply(`apiVersion: v1
+kind: Pod
+metadata: {name: counter, namespace: default}
+spec:
+  containers:
+  - name: counter
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "SECRET=RANDOM_1432_KEY; echo written > /tmp/test-file; nc -l -p 8088 -e cat & i=0; while true; do i=$((i+1)); echo count $i; sleep 0.2; done"]
+`);
+  await apply(`apiVersion: v1
+kind: Pod
+metadata: {name: big, namespace: default}
+spec:
+  containers:
+  - name: big
+    image: oci:${bigLayout}:latest
+    command: ["/bin/memhog", "${BIG_MB}"]
+`);
+  const counterId = counter.status.containerStatuses[0]!.containerID.replace("runc://", "");
+  const runcRoot = join(env.root, "runc");
+  const scratch = join(work, "runc-images");
+  const curl = (pod: string, ctr: string) => [
+    "curl", "-sSfk", "-X", "POST", "-H", `Authorization: Bearer ${env.token}`, `${agent.url}/checkpoint/default/${pod}/${ctr}?timeout=600`,
+  ];
+  const plainRunc = (id: string) => [
+    "runc", "--root", runcRoot, "--criu", REAL_CRIU, "checkpoint", "--leave-running", "--image-path", scratch, "--work-path", scratch, id,
+  ];
+  const clean = () => {
+    rmSync(scratch, { recursive: true, force: true });
+    for (const f of readdirSync(env.checkpointsDir)) rmSync(join(env.checkpointsDir, f), { force: true });
+  };
+
+  process.stderr.write(`bench/node: ${RUNS} measured pairs (endpoint, plain runc) on the counter container…\n`);
+  const pairs = alternate(
+    RUNS,
+    () => measure(curl("counter", "counter"), "endpoint checkpoint", work, work),
+    () => measure(plainRunc(counterId), "runc checkpoint", work, work),
+    clean,
+  );
+  // One more endpoint checkpoint, kept, to know the archive's size.
+  clean();
+  measure(curl("counter", "counter"), "endpoint checkpoint", work, work);
+  const archive = join(env.checkpointsDir, readdirSync(env.checkpointsDir)[0]!);
+  const archiveBytes = statSync(archive).size;
+  // The disk's write speed for a file of that size, with fsync, as the archive is written.
+  const ddFile = join(env.checkpointsDir, "dd-speed");
+  const ddCount = Math.max(1, Math.round(archiveBytes / 65536));
+  const dd = measure(["dd", "if=/dev/zero", `of=${ddFile}`, "bs=64k", `count=${ddCount}`, "conv=fsync"], "dd", work, work);
+  rmSync(ddFile, { force: true });
+  if (interrupted()) throw new Error("interrupted");
+
+  process.stderr.write(`bench/node: checkpointing the ${BIG_MB} MiB container (endpoint, then plain runc)…\n`);
+  clean();
+  const bigStatus = JSON.parse((await agent.call("GET", "/pods", token)).body) as {
+    items: Array<{ metadata: { name: string }; status: { containerStatuses: Array<{ containerID: string }> } }>;
+  };
+  const bigId = bigStatus.items.find((p) => p.metadata.name === "big")!.status.containerStatuses[0]!.containerID.replace("runc://", "");
+  const bigEndpoint = measure(curl("big", "big"), "endpoint checkpoint (big)", work, work);
+  const bigArchive = join(env.checkpointsDir, readdirSync(env.checkpointsDir)[0]!);
+  const bigBytes = statSync(bigArchive).size;
+  const stats = JSON.parse(
+    execFileSync(join(ROOT, "bin/ckpt"), ["show", bigArchive, "--print-stats", "--format", "json"], { encoding: "utf8" }),
+  ) as Array<{ stats?: { frozenTime: number; freezingTime: number; memdumpTime: number; memwriteTime: number; pagesWritten: number } }>;
+  clean();
+  const bigRunc = measure(plainRunc(bigId), "runc checkpoint (big)", work, work);
+  clean();
+
+  const ep = median(pairs.a.map((s) => s.seconds));
+  const rc = median(pairs.b.map((s) => s.seconds));
+  const diskBps = (ddCount * 65536) / dd.seconds;
+  const writeS = archiveBytes / diskBps;
+  const overhead = (ep - rc - writeS) / rc;
+  const bigWriteS = bigBytes / diskBps;
+  const bigOverhead = (bigEndpoint.seconds - bigRunc.seconds - bigWriteS) / bigRunc.seconds;
+  const s = stats[0]?.stats;
+
+  const out: string[] = [];
+  out.push("", "Node agent: checkpoint endpoint vs plain runc checkpoint --leave-running (same container, same run)", "");
+  out.push(
+    table(
+      ["case", "endpoint s", "runc s", "ratio", "archive", "write at disk speed s", "overhead beyond the write"],
+      [
+        [
+          `counter (busybox), median of ${RUNS}`,
+          ep.toFixed(3),
+          rc.toFixed(3),
+          `${(ep / rc).toFixed(2)}x`,
+          `${fmtMB(archiveBytes)} MiB`,
+          writeS.toFixed(3),
+          `${(overhead * 100).toFixed(1)}%`,
+        ],
+        [
+          `${BIG_MB} MiB container, one run each`,
+          bigEndpoint.seconds.toFixed(3),
+          bigRunc.seconds.toFixed(3),
+          `${(bigEndpoint.seconds / bigRunc.seconds).toFixed(2)}x`,
+          `${fmtMB(bigBytes)} MiB`,
+          bigWriteS.toFixed(3),
+          `${(bigOverhead * 100).toFixed(1)}%`,
+        ],
+      ],
+    ),
+  );
+  out.push("");
+  out.push(`Disk write speed (dd, ${fmtMB(ddCount * 65536)} MiB, conv=fsync, in ${env.checkpointsDir}): ${(diskBps / 1e6).toFixed(0)} MB/s`);
+  if (s) {
+    out.push(
+      `CRIU statistics of the ${BIG_MB} MiB checkpoint (stats-dump): frozen ${(s.frozenTime / 1000).toFixed(1)} ms, freezing ${(s.freezingTime / 1000).toFixed(1)} ms, ` +
+        `memdump ${(s.memdumpTime / 1000).toFixed(1)} ms, memwrite ${(s.memwriteTime / 1000).toFixed(1)} ms, pages written ${s.pagesWritten}`,
+    );
+  }
+  out.push("");
+  out.push("Targets:");
+  out.push(
+    `  endpoint <= runc + 15% + archive write at disk speed (counter)   ${(overhead * 100).toFixed(1)}%  ${overhead <= OVERHEAD_TARGET ? "met" : "MISSED"}`,
+  );
+  out.push(
+    `  the same for the ${BIG_MB} MiB container (one run)                      ${(bigOverhead * 100).toFixed(1)}%  ${bigOverhead <= OVERHEAD_TARGET ? "met" : "MISSED"}`,
+  );
+  out.push("");
+  out.push("Notes:");
+  out.push("  - The endpoint does more than runc: pause/resume around the dump (as CRI-O), the rootfs diff, config/spec dumps,");
+  out.push("    the container log, and the archive written to a temp file, fsync'ed and renamed. runc writes only the image dir.");
+  out.push("  - Both are spawned processes timed from outside (curl for the endpoint, over TLS with a bearer token).");
+  console.log(out.join("\n"));
+} finally {
+  await env.cleanup();
+  rmSync(work, { recursive: true, force: true });
+}
