@@ -62,14 +62,15 @@ export function parseHeader(block: Uint8Array): TarHeader & { flag: string } {
 /** PAX extended header records ("len key=value\n"). */
 export function parsePax(data: Uint8Array): Record<string, string> {
   const out: Record<string, string> = {};
-  const s = Buffer.from(data).toString("utf8");
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  // Record lengths count bytes, not characters: slice the bytes, decode each record alone.
   let pos = 0;
-  while (pos < s.length) {
-    const space = s.indexOf(" ", pos);
+  while (pos < buf.length) {
+    const space = buf.indexOf(0x20, pos);
     if (space === -1) break;
-    const len = Number(s.slice(pos, space));
-    if (!Number.isInteger(len) || len <= 0) break;
-    const record = s.slice(space + 1, pos + len - 1);
+    const len = Number(buf.toString("latin1", pos, space));
+    if (!Number.isInteger(len) || len <= 0 || pos + len > buf.length) break;
+    const record = buf.toString("utf8", space + 1, pos + len - 1);
     const eq = record.indexOf("=");
     if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
     pos += len;
