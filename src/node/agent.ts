@@ -159,6 +159,7 @@ export class NodeAgent implements NodeBackend {
             checkpointsDir: this.opts.checkpointsDir,
             timeoutSeconds: left,
             tcpEstablished: live.record.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
+            onPhases: (phases) => this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, ...phases }),
           });
         } catch (err) {
           throw new BackendError("runtime", (err as Error).message, { cause: err });

@@ -27,6 +27,8 @@ export interface ContainerCheckpointRequest {
   tcpEstablished: boolean;
   /** Free space that must remain on the archive's file system beyond the estimated archive size. */
   reserveBytes?: number;
+  /** Told how long each step took (ms), for the agent's log. */
+  onPhases?: (phases: Record<string, number>) => void;
 }
 
 /** No checkpoint may take longer than a day, whatever the request asked (and setTimeout's range). */
@@ -40,34 +42,52 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const timer = setTimeout(() => abort.abort(new CheckpointError(`timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
   const deadline = Date.now() + timeoutSeconds * 1000;
   const work = await mkdtemp(join(runtime.root, "checkpoints-work", `${id.slice(0, 12)}-`));
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round((now - mark) * 10) / 10;
+    mark = now;
+  };
   try {
-    const st = await runtime.state(id);
-    if (st?.status !== "running") throw new CheckpointError(`container ${container.name} is not running (${st?.status ?? "unknown to runc"})`);
+    // Not running (exited, or unknown to runc): `runc pause` below refuses it with runc's reason.
+    if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
     const dir = runtime.containerDir(id);
     await checkFreeSpace(req.checkpointsDir, pod, id, req.reserveBytes ?? 64 << 20);
-
     const imagesDir = join(work, "checkpoint");
     const diffTar = join(work, "rootfs-diff.tar");
     const spec = runtime.bundleSpec(id);
     const bindMounts = await bindMountsOf(spec);
+    phase("prepare");
+
     let diff: Awaited<ReturnType<typeof rootfsDiff>>;
     await runtime.runc.pause(id);
+    phase("pause");
     try {
-      diff = await rootfsDiff(rootfsPaths(dir).upper, diffTar, {
-        exclude: rootfsDiffExcludes(spec),
-        lowerDirs: [...container.layers].reverse(),
-        signal: abort.signal,
-      });
-      await runtime.runc.checkpoint(id, {
-        imagePath: imagesDir,
-        workPath: work,
-        tcpEstablished: req.tcpEstablished,
-        timeoutMs: Math.max(1, deadline - Date.now()),
-        signal: abort.signal,
-      });
+      // Both while the container is frozen, so files and memory agree; side by side, because a
+      // frozen container changes neither, and its frozen time is what users feel.
+      const [diffResult, dump] = await Promise.allSettled([
+        rootfsDiff(rootfsPaths(dir).upper, diffTar, {
+          exclude: rootfsDiffExcludes(spec),
+          lowerDirs: [...container.layers].reverse(),
+          signal: abort.signal,
+        }),
+        runtime.runc.checkpoint(id, {
+          imagePath: imagesDir,
+          workPath: work,
+          tcpEstablished: req.tcpEstablished,
+          timeoutMs: Math.max(1, deadline - Date.now()),
+          signal: abort.signal,
+        }),
+      ]);
+      if (dump.status === "rejected") throw await withCriuError(dump.reason, join(work, "dump.log"));
+      if (diffResult.status === "rejected") throw diffResult.reason;
+      diff = diffResult.value;
     } finally {
       // Whatever happened (CRIU failed, was killed, the diff failed), the container runs on.
-      await resumeIfPaused(runtime, id);
+      phase("dump");
+      await resume(runtime, id);
+      phase("resume");
     }
     if (abort.signal.aborted) throw abort.signal.reason;
 
@@ -85,7 +105,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     for (;;) {
       const target = join(req.checkpointsDir, checkpointFileName(pod.manifest.metadata.name, pod.manifest.metadata.namespace, container.name, new Date()));
       try {
-        return await writeCrioArchive(
+        const written = await writeCrioArchive(
           target,
           {
             imagesDir,
@@ -100,6 +120,9 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
           },
           { signal: abort.signal },
         );
+        phase("archive");
+        req.onPhases?.(phases);
+        return written;
       } catch (err) {
         // The kubelet's names have one-second resolution: another checkpoint of this container took
         // this second's name. Take the next second's rather than overwrite or fail.
@@ -119,11 +142,24 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   }
 }
 
-async function resumeIfPaused(runtime: PodRuntime, id: string): Promise<void> {
+/** runc says only that CRIU failed; CRIU's log says why. The first error line goes into the message. */
+async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
+  const log = await readFile(dumpLog, "utf8").catch(() => "");
+  // CRIU logs "Can't setup RLIMIT_NOFILE for self" on every run here; it is harmless (not the cause).
+  const line = log.split("\n").find((l) => /\bError \(/.test(l) && !l.includes("RLIMIT_NOFILE"));
+  if (!(err instanceof Error)) return err;
+  // runc points at its log file, which goes away with the work directory.
+  const runcSaid = err.message.replace(/\s*(\\n|\n)log file: .*$/s, "");
+  if (!line) return new CheckpointError(runcSaid, { cause: err });
+  const why = line.replace(/^\(\s*[\d.]+\)\s*/, "").trim();
+  return new CheckpointError(`${runcSaid}; CRIU: ${why}`, { cause: err });
+}
+
+/** `runc resume`; when that fails, whatever state runc reports decides whether to try again. */
+async function resume(runtime: PodRuntime, id: string): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const st = await runtime.state(id);
-    if (st?.status !== "paused") return;
-    await runtime.runc.resume(id).catch(() => undefined);
+    if (await runtime.runc.resume(id).then(() => true, () => false)) return;
+    if ((await runtime.state(id))?.status !== "paused") return;
   }
 }
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
 import { runCkpt } from "../support/ckpt-cli.js";
 import { haveNodeStack, makeNodeEnv, type NodeEnv, type RunningAgent } from "../support/node-agent.js";
+import { buildBusyboxLayout, haveRegistryTools, pushLayout, startRegistry, type TestRegistry } from "../support/oci-images.js";
 
 const SECRET = "RANDOM_1432_KEY";
 const ARCHIVE_NAME = /^checkpoint-([a-z0-9-]+)_([a-z0-9-]+)-([a-z0-9-]+)-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d))\.tar$/;
@@ -287,3 +288,103 @@ spec:
     expect(r.body).toMatch(/ckpt_checkpoint_requests_total\{result="success"\} [1-9]/);
   });
 });
+
+describe.skipIf(!stack || !haveRegistryTools())("ckpt node serve: registry images, TCP connections, a full disk", () => {
+  let env: NodeEnv;
+  let agent: RunningAgent;
+  let registry: TestRegistry;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-")), { insecureRegistries: [registry.host], checkpointsTmpfs: "128m" });
+    const layout = join(env.dir, "pushed");
+    await buildBusyboxLayout(layout, { tag: "v1" });
+    await pushLayout(layout, "v1", registry, "tools/busybox");
+    agent = await env.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await env?.cleanup();
+    await registry?.stop();
+  }, 120_000);
+
+  it("runs a pod whose image is pulled from an OCI registry", async () => {
+    const image = `${registry.host}/tools/busybox:v1`;
+    const r = await agent.call("POST", "/pods", { cert: env.alice }, counterPod("pulled", image));
+    expect(r.status, r.body).toBe(201);
+    const pod = await runningPod(agent, env, "pulled");
+    expect(registry.requests().some((q) => q.method === "GET" && q.path.startsWith("/v2/tools/busybox/manifests/v1"))).toBe(true);
+    const cp = await agent.call("POST", "/checkpoint/default/pulled/counter?timeout=60", { cert: env.alice });
+    expect(cp.status, cp.body).toBe(200);
+    const path = (JSON.parse(cp.body) as { items: string[] }).items[0]!;
+    expect(parseTable(checkpointctl(["show", path]).stdout)[0]).toMatchObject({ IMAGE: image, ENGINE: "CRI-O" });
+    const config = JSON.parse(spawnSync("tar", ["-xOf", path, "config.dump"], { encoding: "utf8" }).stdout) as Record<string, string>;
+    expect(config.rootfsImage).toBe(image);
+    expect(config.rootfsImageRef).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(runcStatus(env, pod, "counter")).toBe("running");
+    expect((await agent.call("DELETE", "/pods/default/pulled", { cert: env.alice })).status).toBe(200);
+  });
+
+  it("an established TCP connection needs the pod's tcp-established annotation", async () => {
+    const talk = (name: string, annotations: Record<string, string>) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: default
+  annotations: {${Object.entries(annotations).map(([k, v]) => `"${k}": "${v}"`).join(", ")}}
+spec:
+  containers:
+  - name: server
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "nc -ll -p 9000 -e cat"]
+  - name: client
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "sleep 1; while true; do echo ping; sleep 0.2; done | nc 127.0.0.1 9000"]
+`;
+    for (const [name, ann] of [["plain", {}], ["tcp", { "checkpoint.ckpt.dev/tcp-established": "true" }]] as const) {
+      const r = await agent.call("POST", "/pods", { cert: env.alice }, talk(name, ann));
+      expect(r.status, r.body).toBe(201);
+    }
+    const plain = await runningPod(agent, env, "plain");
+    await runningPod(agent, env, "tcp");
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const refused = await agent.call("POST", "/checkpoint/default/plain/client?timeout=60", { cert: env.alice });
+    expect(refused.status).toBe(500);
+    expect(refused.body).toMatch(/tcp-established|established/i);
+    expect(runcStatus(env, plain, "client")).toBe("running");
+    const ok = await agent.call("POST", "/checkpoint/default/tcp/client?timeout=60", { cert: env.alice });
+    expect(ok.status, ok.body).toBe(200);
+    const path = (JSON.parse(ok.body) as { items: string[] }).items[0]!;
+    const sockets = runCkpt(["inspect", path, "--sockets", "--format", "json"]);
+    expect(sockets.status, sockets.stderr).toBe(0);
+    expect(sockets.stdout).toContain("ESTABLISHED");
+    for (const p of ["plain", "tcp"]) expect((await agent.call("DELETE", `/pods/default/${p}`, { cert: env.alice })).status).toBe(200);
+  });
+
+  it("refuses a checkpoint the disk cannot hold: 500 before dumping, container running", async () => {
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: fat, namespace: default}
+spec:
+  containers:
+  - name: fat
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\\\0' a); echo filled; while true; do sleep 1; done"]
+`;
+    expect((await agent.call("POST", "/pods", { cert: env.alice }, manifest)).status).toBe(201);
+    const fat = await runningPod(agent, env, "fat");
+    await waitFor("the memory to be filled", () => (lastLogLine(env, fat, "fat").includes("filled") ? true : undefined), 60_000);
+    const r = await agent.call("POST", "/checkpoint/default/fat/fat?timeout=60", { cert: env.alice });
+    expect(r.status).toBe(500);
+    expect(r.body).toContain("not enough free space");
+    expect(runcStatus(env, fat, "fat")).toBe("running");
+    expect(leftovers(env)).toEqual([]);
+  });
+});
+
+function lastLogLine(env: NodeEnv, pod: PodJson, container: string): string {
+  const dir = join(env.root, "logs", `default_${pod.metadata.name}_${pod.metadata.uid}`, container);
+  const logs = readdirSync(dir).sort();
+  return readFileSync(join(dir, logs.at(-1)!), "utf8").trim().split("\n").at(-1) ?? "";
+}

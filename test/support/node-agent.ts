@@ -61,7 +61,15 @@ export interface RunningAgent {
 
 let envCount = 0;
 
-export async function makeNodeEnv(dir: string, opts: { runtimeRequestTimeout?: number } = {}): Promise<NodeEnv> {
+export interface NodeEnvOptions {
+  runtimeRequestTimeout?: number;
+  /** Registries (host:port) the agent reaches over plain HTTP. */
+  insecureRegistries?: string[];
+  /** Put the checkpoint directory on a tmpfs of this size (e.g. "2m"), to run out of space. */
+  checkpointsTmpfs?: string;
+}
+
+export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promise<NodeEnv> {
   ensureCliBuilt();
   const n = (process.pid % 200) + envCount++;
   const root = join(dir, "root");
@@ -93,7 +101,13 @@ export async function makeNodeEnv(dir: string, opts: { runtimeRequestTimeout?: n
     "--authorization-policy-file", join(dir, "policy.yaml"),
     "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper,
     "--runtime-request-timeout", String(opts.runtimeRequestTimeout ?? 120),
+    ...(opts.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),
   ];
+  if (opts.checkpointsTmpfs) {
+    mkdirSync(checkpointsDir, { recursive: true });
+    const r = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${opts.checkpointsTmpfs},mode=0700`, "tmpfs", checkpointsDir], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`mounting a tmpfs on ${checkpointsDir}: ${r.stderr}`);
+  }
   const running: RunningAgent[] = [];
   const env: NodeEnv = {
     dir,
@@ -117,6 +131,7 @@ export async function makeNodeEnv(dir: string, opts: { runtimeRequestTimeout?: n
     async cleanup() {
       for (const a of running) if (a.process.exitCode === null && a.process.signalCode === null) await a.kill9();
       removeNodeLeftovers(root, bridge);
+      if (opts.checkpointsTmpfs) spawnSync("umount", [checkpointsDir], { stdio: "ignore" });
       rmSync(dir, { recursive: true, force: true });
     },
   };
