@@ -38,6 +38,7 @@ function serveCommand(): Command {
     .option("--insecure-registry <host:port>", "a registry reached over plain HTTP (repeatable)", collect, [] as string[])
     .option("--runc <path>", "runc binary", "runc")
     .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
+    .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
       const { startEndpoint } = await import("../kubelet-endpoint/index.js");
@@ -53,6 +54,7 @@ function serveCommand(): Command {
         podSubnet: o.podSubnet,
         insecureRegistries: o.insecureRegistry,
         maxConcurrentCheckpoints: o.maxConcurrentCheckpoints,
+        ...(o.memoryWorkDir !== undefined ? { memoryWorkDir: o.memoryWorkDir } : {}),
       });
       const agent = await openNodeAgent(settings, shimCommand(), (e) => logger.info(e));
       const endpoint = await startEndpoint(agent, {

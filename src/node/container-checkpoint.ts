@@ -5,7 +5,7 @@
  * complete). The container keeps running; a failure or a timeout leaves no archive and no temp files.
  */
 import { statfsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { bindMountsOf, rootfsDiff, rootfsDiffExcludes, writeCrioArchive } from "../checkpoint/writer/index.js";
 import { rootfsPaths } from "./container-rootfs.js";
@@ -41,7 +41,8 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new CheckpointError(`timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
   const deadline = Date.now() + timeoutSeconds * 1000;
-  const work = await mkdtemp(join(runtime.root, "checkpoints-work", `${id.slice(0, 12)}-`));
+  const memory = await containerMemory(pod, id);
+  const work = await mkdtemp(join(runtime.checkpointWorkBase(memory), `${id.slice(0, 12)}-`));
   const phases: Record<string, number> = {};
   let mark = performance.now();
   const phase = (name: string) => {
@@ -53,7 +54,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     // Not running (exited, or unknown to runc): `runc pause` below refuses it with runc's reason.
     if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
     const dir = runtime.containerDir(id);
-    await checkFreeSpace(req.checkpointsDir, pod, id, req.reserveBytes ?? 64 << 20);
+    checkFreeSpace(req.checkpointsDir, memory, req.reserveBytes ?? 64 << 20);
     const imagesDir = join(work, "checkpoint");
     const diffTar = join(work, "rootfs-diff.tar");
     const spec = runtime.bundleSpec(id);
@@ -163,19 +164,22 @@ async function resume(runtime: PodRuntime, id: string): Promise<void> {
   }
 }
 
-/** Refuses to start when the archive (about the container's memory plus its changed files) cannot fit. */
-async function checkFreeSpace(dir: string, pod: PodRecord, id: string, reserve: number): Promise<void> {
-  const fs = statfsSync(dir);
-  const free = fs.bavail * fs.bsize;
-  const memory = await readFile(`/sys/fs/cgroup/memory/ckpt/pod${pod.uid}/${id}/memory.usage_in_bytes`, "utf8")
+/** The container's memory (its cgroup's usage): about the size of its pages in the archive. */
+async function containerMemory(pod: PodRecord, id: string): Promise<number> {
+  return readFile(`/sys/fs/cgroup/memory/ckpt/pod${pod.uid}/${id}/memory.usage_in_bytes`, "utf8")
     .then((s) => Number(s.trim()))
     .catch(() => readFile(`/sys/fs/cgroup/ckpt/pod${pod.uid}/${id}/memory.current`, "utf8").then((s) => Number(s.trim())))
     .catch(() => 0);
+}
+
+/** Refuses to start when the archive (about the container's memory plus its changed files) cannot fit. */
+function checkFreeSpace(dir: string, memory: number, reserve: number): void {
+  const fs = statfsSync(dir);
+  const free = fs.bavail * fs.bsize;
   const needed = memory + reserve;
   if (free < needed) {
     throw new CheckpointError(`not enough free space in ${dir}: ${mib(free)} MiB free, about ${mib(needed)} MiB needed`);
   }
-  await stat(dir);
 }
 
 const mib = (n: number) => Math.round(n / (1 << 20));

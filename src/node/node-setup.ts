@@ -2,8 +2,10 @@
  * Assembles a node agent from its settings: runc, the pod network, the image store, the runtime.
  * The settings are a zod schema because they come from the command line.
  */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { NodeAgent } from "./agent.js";
 import { ImageStore } from "./images/image-store.js";
@@ -22,8 +24,16 @@ export const NodeSettingsSchema = z.object({
   cniPluginDir: z.string().default(DEFAULT_CNI_PLUGIN_DIR),
   insecureRegistries: z.array(z.string()).default([]),
   maxConcurrentCheckpoints: z.number().int().positive().default(4),
+  /** tmpfs directory for CRIU's images while they are archived ("" to keep them on disk). */
+  memoryWorkDir: z.string().optional(),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
+
+/** One per agent root, so two agents on a machine never share one. */
+function defaultMemoryWorkDir(root: string): string | undefined {
+  if (!existsSync("/dev/shm")) return undefined;
+  return `/dev/shm/ckpt-work-${createHash("sha256").update(resolve(root)).digest("hex").slice(0, 12)}`;
+}
 
 export async function openNodeAgent(
   settings: NodeSettings,
@@ -41,6 +51,7 @@ export async function openNodeAgent(
     }),
     images: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
     shimCommand,
+    memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
   });
   return NodeAgent.open({
     nodeName: settings.nodeName,

@@ -79,6 +79,11 @@ async function runningPod(agent: RunningAgent, env: NodeEnv, name: string): Prom
   });
 }
 
+/** What checkpoints in progress keep (and must not leave behind). */
+function workFiles(env: NodeEnv): string[] {
+  return env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []));
+}
+
 /** Files in the checkpoint directory that are not finished archives. */
 function leftovers(env: NodeEnv): string[] {
   return existsSync(env.checkpointsDir) ? readdirSync(env.checkpointsDir).filter((f) => !ARCHIVE_NAME.test(f)) : [];
@@ -192,7 +197,7 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     }
     expect(runcStatus(env, pod, "counter")).toBe("running");
     expect(readdirSync(env.checkpointsDir)).toHaveLength(archives);
-    expect(readdirSync(join(env.root, "checkpoints-work"))).toEqual([]);
+    expect(workFiles(env)).toEqual([]);
   });
 
   it("a checkpoint past its deadline is stopped: 500, CRIU killed, container unpaused, no files", async () => {
@@ -208,7 +213,7 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     }
     expect(runcStatus(env, pod, "counter")).toBe("running");
     expect(readdirSync(env.checkpointsDir)).toHaveLength(archives);
-    expect(readdirSync(join(env.root, "checkpoints-work"))).toEqual([]);
+    expect(workFiles(env)).toEqual([]);
     const before = lastCount(env, pod, "counter");
     await waitFor("the counter to advance", () => (lastCount(env, pod, "counter") > before + 3 ? true : undefined));
   });
@@ -262,7 +267,7 @@ spec:
     // Slow CRIU: the kill lands while the container is paused and CRIU is at work.
     env.criuMode("slow");
     const pending = agent.call("POST", "/checkpoint/default/counter/counter?timeout=120", { cert: env.alice }).catch((e: Error) => e);
-    await waitFor("the checkpoint to start", () => (readdirSync(join(env.root, "checkpoints-work")).length > 0 ? true : undefined));
+    await waitFor("the checkpoint to start", () => (workFiles(env).length > 0 ? true : undefined));
     await new Promise((r) => setTimeout(r, 300));
     expect(runcStatus(env, pod, "counter")).toBe("paused");
     await agent.kill9();

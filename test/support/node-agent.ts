@@ -41,6 +41,8 @@ export interface NodeEnv {
   token: string;
   /** `oci:` reference of a busybox image layout. */
   image: string;
+  /** Where checkpoints keep their work while running: on disk, and in memory (tmpfs). */
+  workDirs: string[];
   /** Makes the CRIU the agent's runc uses fail ("fail") or hang ("slow"), or work again (undefined). */
   criuMode(mode: "fail" | "slow" | undefined): void;
   start(): Promise<RunningAgent>;
@@ -92,6 +94,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
   );
   chmodSync(wrapper, 0o755);
   const bridge = `ckt${n}`;
+  const memoryWorkDir = `/dev/shm/ckpt-test-${process.pid}-${n}`;
   const subnet = `10.${100 + (n % 100)}.0.0/16`;
   const args = [
     join(REPO, "bin/ckpt"), "node", "serve",
@@ -99,7 +102,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
     "--address", "127.0.0.1", "--port", "0",
     "--client-ca-file", certs.ca.certFile, "--token-auth-file", join(dir, "tokens.csv"),
     "--authorization-policy-file", join(dir, "policy.yaml"),
-    "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper,
+    "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper, "--memory-work-dir", memoryWorkDir,
     "--runtime-request-timeout", String(opts.runtimeRequestTimeout ?? 120),
     ...(opts.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),
   ];
@@ -118,6 +121,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
     bob,
     token,
     image: `oci:${layout}:latest`,
+    workDirs: [join(root, "checkpoints-work"), memoryWorkDir],
     criuMode(mode) {
       rmSync(join(flags, "fail"), { force: true });
       rmSync(join(flags, "slow"), { force: true });
@@ -132,6 +136,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
       for (const a of running) if (a.process.exitCode === null && a.process.signalCode === null) await a.kill9();
       removeNodeLeftovers(root, bridge);
       if (opts.checkpointsTmpfs) spawnSync("umount", [checkpointsDir], { stdio: "ignore" });
+      rmSync(memoryWorkDir, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     },
   };
