@@ -198,6 +198,8 @@ spec:
       `plain runc ${big.frozenRunc.map((m) => m.toFixed(0)).join(", ")} ms`,
   );
   // The window the application is frozen for through the endpoint: runc pause until resume done.
+  // measure() blocks this process: let the agent's log lines written meanwhile arrive.
+  await new Promise((r) => setTimeout(r, 200));
   const windows = agent
     .log()
     .split("\n")

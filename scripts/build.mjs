@@ -4,7 +4,7 @@
 // in whole, so that a ckpt started during a build (a container shim, a test) finds one build or the
 // other, never half of one.
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -13,7 +13,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const cli = join(dist, "cli");
 const next = join(dist, `cli.next-${process.pid}`);
-rmSync(next, { recursive: true, force: true });
+// What an interrupted or failed build left.
+for (const name of existsSync(dist) ? readdirSync(dist) : []) {
+  if (/^cli\.(next|old)-\d+$/.test(name)) rmSync(join(dist, name), { recursive: true, force: true });
+}
 execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", root], { stdio: "inherit" });
 
 await build({

@@ -58,6 +58,13 @@ describe("bin/ckpt", () => {
     expect(r.stderr).toMatch(/exec \S*node --snapshot-blob \S*\/dist\/cli\/ckpt\.blob -- --version/);
   });
 
+  it("runs crit without the snapshot (it starts faster so)", () => {
+    const r = run(["sh", "-x", join(REPO, "bin/ckpt"), "crit", "--help"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toContain("--snapshot-blob");
+    expect(r.stderr).toContain("bin/ckpt.js crit --help");
+  });
+
   it("uses the snapshot only when this node built it", () => {
     const pkg = copyWithForeignBlob();
     const r = run([join(pkg, "bin/ckpt"), "show", SAMPLE]);
