@@ -6,7 +6,9 @@ import { Command } from "commander";
 import { critCommand } from "./crit-command.js";
 import { exitWithError } from "./errors.js";
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
+export type CommandTable = Record<string, () => Promise<Command>>;
+
+const COMMANDS: CommandTable = {
   // Loaded with the entry point: a one-image `ckpt crit decode` is where start-up time matters most.
   crit: async () => critCommand(),
   show: async () => (await import("./show-command.js")).showCommand(),
@@ -21,7 +23,12 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     }),
 };
 
-export async function main(argv: string[]): Promise<void> {
+export function main(argv: string[]): Promise<void> {
+  return runCommands(argv, COMMANDS);
+}
+
+/** Parses argv against `commands` (only the one named is built) and runs it. */
+export async function runCommands(argv: string[], commands: CommandTable): Promise<void> {
   try {
     const program = new Command("ckpt")
       .description("container checkpoint/restore and checkpoint forensics")
@@ -29,8 +36,8 @@ export async function main(argv: string[]): Promise<void> {
       .showHelpAfterError()
       .exitOverride((err) => process.exit(err.exitCode));
     const named = argv[2];
-    const wanted = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
-    for (const name of wanted) program.addCommand(await COMMANDS[name]!());
+    const wanted = named !== undefined && named in commands ? [named] : Object.keys(commands);
+    for (const name of wanted) program.addCommand(await commands[name]!());
     await program.parseAsync(argv);
   } catch (err) {
     exitWithError(err);

@@ -1,20 +1,30 @@
 /**
- * The entry point of ckpt's startup snapshot (`node --build-snapshot`, see scripts/build.mjs): every
- * command's code is loaded and the CRIU schema is built into message types once, at build time, so a
- * run started from the snapshot (bin/ckpt) skips module loading, compiling and schema building.
- * Nothing here may capture per-run state (argv, environment, terminals): that is read inside main().
+ * The entry point of ckpt's startup snapshot (`node --build-snapshot`, see scripts/build.mjs): the
+ * archive analysis commands (show, inspect, memparse, list: bin/ckpt starts only those from the
+ * snapshot) are loaded and the CRIU schema is built into message types once, at build time, so such
+ * a run skips module loading, compiling and schema building. The snapshot holds nothing else: every
+ * byte of it is mapped on every run. Nothing here may capture per-run state (argv, environment,
+ * terminals): that is read inside runCommands().
  */
 import { startupSnapshot } from "node:v8";
 import { allMessageTypeNames, messageType } from "../criu-images/schema-registry.js";
-import { main } from "./main.js";
-import { renderTable } from "./table.js";
-import { showRows } from "./show-command.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../node/shim/shim-command.js";
-import "./inspect-command.js";
-import "./memparse-command.js";
-import "./list-command.js";
+import { inspectCommand } from "./inspect-command.js";
+import { listCommand } from "./list-command.js";
+import { runCommands, type CommandTable } from "./main.js";
+import { memparseCommand } from "./memparse-command.js";
+import { showCommand, showRows } from "./show-command.js";
+import { renderTable } from "./table.js";
+
+/** The commands bin/ckpt runs from the snapshot (its launcher lists the same names). */
+const COMMANDS: CommandTable = {
+  show: async () => showCommand(),
+  inspect: async () => inspectCommand(),
+  memparse: async () => memparseCommand(),
+  list: async () => listCommand(),
+};
 
 for (const name of allMessageTypeNames()) messageType(name);
 // Compiled once here rather than on every run: the table renderer is most of a quick command's time.
@@ -27,5 +37,5 @@ if (existsSync(sample)) void showRows([sample]).catch(() => undefined);
 
 startupSnapshot.setDeserializeMainFunction(() => {
   // A snapshot run has no script in argv (`node --snapshot-blob B ARGS…`); main expects one.
-  void main([process.argv[0]!, "ckpt", ...process.argv.slice(1)]);
+  void runCommands([process.argv[0]!, "ckpt", ...process.argv.slice(1)], COMMANDS);
 });

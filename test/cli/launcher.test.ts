@@ -51,18 +51,19 @@ describe("bin/ckpt", () => {
     expect(viaSnapshot.stdout.length + viaSnapshot.stderr.length).toBeGreaterThan(0);
   });
 
-  it("starts from the snapshot that this build made", () => {
+  it.each(["show", "inspect", "memparse", "list"])("starts %s from the snapshot that this build made", (cmd) => {
     // sh -x shows the command the launcher execs.
-    const r = run(["sh", "-x", join(REPO, "bin/ckpt"), "--version"]);
+    const r = run(["sh", "-x", join(REPO, "bin/ckpt"), cmd, "--help"]);
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/exec \S*node --snapshot-blob \S*\/dist\/cli\/ckpt\.blob -- --version/);
+    expect(r.stderr).toMatch(new RegExp(`exec \\S*node --snapshot-blob \\S*/dist/cli/ckpt\\.blob -- ${cmd} --help`));
+    expect(r.stdout).toContain(`Usage: ckpt ${cmd}`);
   });
 
-  it("runs crit without the snapshot (it starts faster so)", () => {
-    const r = run(["sh", "-x", join(REPO, "bin/ckpt"), "crit", "--help"]);
+  it.each([["crit", "--help"], ["node", "--help"], ["--version"]])("runs %s without the snapshot", (...args) => {
+    const r = run(["sh", "-x", join(REPO, "bin/ckpt"), ...args]);
     expect(r.status).toBe(0);
     expect(r.stderr).not.toContain("--snapshot-blob");
-    expect(r.stderr).toContain("bin/ckpt.js crit --help");
+    expect(r.stderr).toContain(`bin/ckpt.js ${args.join(" ")}`);
   });
 
   it("uses the snapshot only when this node built it", () => {
@@ -72,8 +73,8 @@ describe("bin/ckpt", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("counter");
     expect(r.stdout).toContain("CRI-O");
-    const traced = run(["sh", "-x", join(pkg, "bin/ckpt"), "--version"]);
+    const traced = run(["sh", "-x", join(pkg, "bin/ckpt"), "show", "--help"]);
     expect(traced.stderr).not.toContain("--snapshot-blob");
-    expect(traced.stderr).toContain("bin/ckpt.js --version");
+    expect(traced.stderr).toContain("bin/ckpt.js show --help");
   });
 });
