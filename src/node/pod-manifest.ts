@@ -15,6 +15,25 @@ const dnsLabel = (what: string) =>
 
 const EnvVar = z.object({ name: z.string().min(1), value: z.string().default("") });
 
+const VolumeMount = z.object({
+  name: z.string().min(1),
+  mountPath: z.string().regex(/^\//, "mountPath must be an absolute path"),
+  readOnly: z.boolean().default(false),
+});
+
+const Volume = z
+  .object({
+    name: dnsLabel("volume name"),
+    emptyDir: z.object({}).loose().optional(),
+    hostPath: z
+      .object({
+        path: z.string().regex(/^\//, "hostPath.path must be an absolute path"),
+        type: z.enum(["", "Directory", "DirectoryOrCreate", "File"]).default(""),
+      })
+      .optional(),
+  })
+  .refine((v) => (v.emptyDir ? 1 : 0) + (v.hostPath ? 1 : 0) === 1, "a volume must be exactly one of emptyDir or hostPath (the kinds this node supports)");
+
 const Container = z.object({
   name: dnsLabel("container name"),
   image: z.string().min(1),
@@ -24,6 +43,7 @@ const Container = z.object({
   workingDir: z.string().optional(),
   ports: z.array(z.object({ containerPort: z.number().int(), protocol: z.string().optional(), name: z.string().optional() })).default([]),
   imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).optional(),
+  volumeMounts: z.array(VolumeMount).default([]),
 });
 
 export const PodManifestSchema = z.object({
@@ -42,13 +62,14 @@ export const PodManifestSchema = z.object({
     hostname: z.string().optional(),
     terminationGracePeriodSeconds: z.number().int().nonnegative().default(30),
     initContainers: z.array(z.unknown()).max(0, "initContainers are not supported by this node").optional(),
-    volumes: z.array(z.unknown()).max(0, "volumes are not supported by this node").optional(),
+    volumes: z.array(Volume).default([]),
     hostNetwork: z.literal(false, "hostNetwork pods are not supported by this node").optional(),
   }),
 });
 
 export type PodManifest = z.infer<typeof PodManifestSchema>;
 export type ContainerManifest = PodManifest["spec"]["containers"][number];
+export type VolumeManifest = PodManifest["spec"]["volumes"][number];
 
 /** Pod annotation asking the checkpoint to include established TCP connections (CRIU --tcp-established). */
 export const TCP_ESTABLISHED_ANNOTATION = "checkpoint.ckpt.dev/tcp-established";
@@ -69,9 +90,14 @@ export function parsePodManifest(text: string, source = "manifest"): PodManifest
     throw new ManifestError(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
   }
   const names = new Set<string>();
+  const volumes = new Set(parsed.data.spec.volumes.map((v) => v.name));
+  if (volumes.size !== parsed.data.spec.volumes.length) throw new ManifestError(`${source}: spec.volumes: duplicate volume name`);
   for (const c of parsed.data.spec.containers) {
     if (names.has(c.name)) throw new ManifestError(`${source}: spec.containers: duplicate container name ${c.name}`);
     names.add(c.name);
+    for (const m of c.volumeMounts) {
+      if (!volumes.has(m.name)) throw new ManifestError(`${source}: container ${c.name}: volumeMount ${m.name} names no volume of the pod`);
+    }
   }
   return parsed.data;
 }

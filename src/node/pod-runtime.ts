@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
@@ -12,7 +12,7 @@ import type { ContainerRecord, PodRecord } from "./node-state.js";
 import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
 import { Runc, type RuncState } from "./runc.js";
-import { containerArgv, containerEnv, runtimeSpec } from "./runtime-spec.js";
+import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 
 export interface ImageSource {
@@ -147,6 +147,7 @@ export class PodRuntime {
         "io.kubernetes.pod.uid": uid,
       };
       const spec = runtimeSpec({
+        binds: this.volumeBinds(pod, c),
         rootfs: paths.merged,
         args: containerArgv(image, c.command, c.args),
         env: containerEnv(image, c.env, hostname),
@@ -172,6 +173,33 @@ export class PodRuntime {
       layers: image.layers,
       finished: false,
     };
+  }
+
+  /** Where a pod's emptyDir volumes live (removed with the pod). */
+  podVolumesDir(uid: string): string {
+    return join(this.root, "volumes", uid);
+  }
+
+  /** The container's volume mounts as bind mounts: emptyDirs made on first use, hostPaths checked. */
+  private volumeBinds(pod: PodRecord, c: ContainerManifest): BindMountSpec[] {
+    return c.volumeMounts.map((m) => {
+      const v = pod.manifest.spec.volumes.find((x) => x.name === m.name)!;
+      let source: string;
+      if (v.hostPath) {
+        source = v.hostPath.path;
+        if (v.hostPath.type === "DirectoryOrCreate") mkdirSync(source, { recursive: true, mode: 0o755 });
+        if (!existsSync(source)) throw new RuntimeError(`volume ${v.name}: hostPath ${source} does not exist`);
+        const isDir = statSync(source).isDirectory();
+        if ((v.hostPath.type === "Directory" || v.hostPath.type === "DirectoryOrCreate") && !isDir) throw new RuntimeError(`volume ${v.name}: ${source} is not a directory`);
+        if (v.hostPath.type === "File" && isDir) throw new RuntimeError(`volume ${v.name}: ${source} is not a file`);
+      } else {
+        source = join(this.podVolumesDir(pod.uid), v.name);
+        // Kubernetes makes emptyDir world-writable: the container's user may be anyone.
+        mkdirSync(source, { recursive: true });
+        chmodSync(source, 0o777);
+      }
+      return { source, destination: m.mountPath, readOnly: m.readOnly };
+    });
   }
 
   /** Starts the container's shim detached and waits until runc reports the container running. */
@@ -257,6 +285,7 @@ export class PodRuntime {
     await this.stopContainer(pod.sandbox.id, 0);
     await this.opts.network.tearDown(pod.sandbox.id, pod.sandbox.netns);
     removePodCgroups(pod.uid);
+    rmSync(this.podVolumesDir(pod.uid), { recursive: true, force: true });
   }
 }
 

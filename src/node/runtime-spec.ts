@@ -23,6 +23,14 @@ export interface SpecInput {
   annotations: Record<string, string>;
   /** cgroup path for the container (cgroupfs driver). */
   cgroupsPath: string;
+  /** The pod's volumes mounted into this container. */
+  binds?: BindMountSpec[];
+}
+
+export interface BindMountSpec {
+  source: string;
+  destination: string;
+  readOnly: boolean;
 }
 
 // The container's capabilities: the OCI default set runc's `spec` writes, plus the usual
@@ -72,6 +80,12 @@ export function runtimeSpec(input: SpecInput): Record<string, unknown> {
       { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
       { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
       { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+      ...(input.binds ?? []).map((b) => ({
+        destination: b.destination,
+        type: "bind",
+        source: b.source,
+        options: ["rbind", "rprivate", ...(b.readOnly ? ["ro"] : ["rw"])],
+      })),
     ],
     annotations: input.annotations,
     linux: {

@@ -32,6 +32,7 @@ metadata:
   name: ${name}
   namespace: default${ann ? `\n  annotations:${ann}` : ""}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:${ctrs}
 `;
 }
@@ -287,6 +288,62 @@ spec:
     expect(r.status, r.body).toBe(200);
   });
 
+  it("volumes: emptyDir and hostPath are bind mounts, listed in bind.mounts and left out of the rootfs diff", async () => {
+    const hostDir = join(env.dir, "hostdata");
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: vols, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: cache
+    emptyDir: {}
+  - name: data
+    hostPath: {path: ${hostDir}, type: DirectoryOrCreate}
+  containers:
+  - name: app
+    image: ${env.image}
+    volumeMounts:
+    - {name: cache, mountPath: /cache}
+    - {name: data, mountPath: /data, readOnly: true}
+    command: ["/bin/sh", "-c", "echo c > /cache/c.txt; echo t > /tmp/t.txt; while true; do sleep 1; done"]
+`;
+    const r = await agent.call("POST", "/pods", { cert: env.alice }, manifest);
+    expect(r.status, r.body).toBe(201);
+    const vols = await runningPod(agent, env, "vols");
+    await waitFor("the files to be written", () => (readdirSync(join(env.root, "volumes", vols.metadata.uid, "cache")).includes("c.txt") ? true : undefined));
+    const cp = await agent.call("POST", "/checkpoint/default/vols/app?timeout=60", { cert: env.alice });
+    expect(cp.status, cp.body).toBe(200);
+    const path = (JSON.parse(cp.body) as { items: string[] }).items[0]!;
+    const bindMounts = JSON.parse(spawnSync("tar", ["-xOf", path, "bind.mounts"], { encoding: "utf8" }).stdout) as Array<Record<string, unknown>>;
+    expect(bindMounts).toEqual([
+      { source: join(env.root, "volumes", vols.metadata.uid, "cache"), destination: "/cache", file_type: "directory", permissions: 0o777 },
+      { source: hostDir, destination: "/data", file_type: "directory", permissions: 0o755 },
+    ]);
+    const diff = spawnSync("sh", ["-c", `tar -xOf '${path}' rootfs-diff.tar | tar -t`], { encoding: "utf8" }).stdout.split("\n");
+    expect(diff).toContain("tmp/t.txt");
+    expect(diff.some((f) => f.startsWith("cache"))).toBe(false);
+    const mounts = checkpointctl(["inspect", "--mounts", path]);
+    expect(mounts.code, mounts.stderr).toBe(0);
+    expect(mounts.stdout).toContain("/cache");
+    expect(mounts.stdout).toContain("/data");
+    expect((await agent.call("DELETE", "/pods/default/vols", { cert: env.alice })).status).toBe(200);
+    expect(existsSync(join(env.root, "volumes", vols.metadata.uid))).toBe(false);
+  });
+
+  it("refuses a manifest whose volumeMount names no volume, saying which", async () => {
+    const r = await agent.call("POST", "/pods", { cert: env.alice }, `apiVersion: v1
+kind: Pod
+metadata: {name: bad, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: ${env.image}
+    volumeMounts: [{name: nope, mountPath: /x}]
+`);
+    expect([r.status, r.body]).toEqual([400, "manifest: container app: volumeMount nope names no volume of the pod"]);
+  });
+
   it("GET /metrics counts the checkpoints", async () => {
     const r = await agent.call("GET", "/metrics", { cert: env.alice });
     expect(r.status).toBe(200);
@@ -338,6 +395,7 @@ metadata:
   namespace: default
   annotations: {${Object.entries(annotations).map(([k, v]) => `"${k}": "${v}"`).join(", ")}}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: server
     image: ${env.image}
