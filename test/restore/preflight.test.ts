@@ -1,0 +1,91 @@
+/** The checks before a restore, and the mounts a restored container may get. */
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
+import { MountPolicyError, restoredBindMounts } from "../../src/restore/bind-mount-policy.js";
+import { archiveFacts, dumpLogFacts, hostFacts, preflight, type ArchiveFacts, type HostFacts } from "../../src/restore/restore-preflight.js";
+import { REPO } from "../support/ckpt-cli.js";
+
+const HOST: HostFacts = { arch: "x86_64", kernel: "6.18.44-fc-v669", criuVersion: "4.2.1", runtime: "runc" };
+const ARCHIVE: ArchiveFacts = { arch: "x86_64", kernel: "6.18.44-fc-v669", criuVersion: "4.2.1", runtime: "runc", ip: "10.88.0.9", establishedTcp: 0 };
+
+describe("preflight", () => {
+  it("passes a checkpoint made on a node like this one", () => {
+    expect(preflight(ARCHIVE, HOST)).toEqual({ errors: [], notes: [] });
+  });
+
+  it("refuses another CPU architecture, an older CRIU and another runtime, each said", () => {
+    const r = preflight({ ...ARCHIVE, arch: "aarch64", criuVersion: "4.3.0", runtime: "crun" }, HOST);
+    expect(r.errors).toEqual([
+      "CPU architecture: the checkpoint was made on aarch64, this node is x86_64",
+      "CRIU version: the checkpoint was made by CRIU 4.3.0, this node has the older 4.2.1",
+      "runtime: the checkpoint was made with crun, this node restores with runc",
+    ]);
+  });
+
+  it("takes runtime names by family and architectures by alias", () => {
+    expect(preflight({ ...ARCHIVE, arch: "amd64", runtime: "io.containerd.runc.v2", criuVersion: "4.1.1" }, HOST).errors).toEqual([]);
+  });
+
+  it("notes another kernel and says what becomes of established TCP connections", () => {
+    const moved = preflight({ ...ARCHIVE, kernel: "6.1.0-18-amd64", establishedTcp: 2 }, HOST, "10.88.0.20");
+    expect(moved.errors).toEqual([]);
+    expect(moved.notes).toEqual([
+      "kernel: the checkpoint was made on Linux 6.1.0-18-amd64, this node runs 6.18.44-fc-v669 (CRIU restores across kernels when the features it used exist)",
+      "TCP: 2 established connection(s) are closed: the pod's address changes (10.88.0.9 → 10.88.0.20); listening sockets are restored",
+    ]);
+    expect(preflight({ ...ARCHIVE, establishedTcp: 1 }, HOST, "10.88.0.9").notes).toEqual([
+      "TCP: 1 established connection(s) are restored (the pod keeps its address 10.88.0.9)",
+    ]);
+  });
+
+  it("reads CRIU's version, the kernel and the architecture from dump.log", () => {
+    const log = "(00.000000) CRIU run id = x\n(00.000410) Version: 4.2.1 (gitid 0)\n(00.000415) Running on vm Linux 6.18.44-fc-v669 #1 SMP PREEMPT_DYNAMIC @0 x86_64\n";
+    expect(dumpLogFacts(log)).toEqual({ criuVersion: "4.2.1", kernel: "6.18.44-fc-v669", arch: "x86_64" });
+  });
+
+  it("gathers the facts of the sample archive", async () => {
+    const cp = await Checkpoint.open(join(REPO, "samples/counter-crio.tar"));
+    try {
+      // The sample's counter has a listening socket (httpd), no established connection.
+      expect(archiveFacts(cp)).toEqual({ criuVersion: "4.2.1", kernel: "6.18.44-fc-v669", arch: "x86_64", runtime: "runc", ip: "10.88.0.9", establishedTcp: 0 });
+    } finally {
+      cp.close();
+    }
+  });
+
+  it("finds this host's facts", () => {
+    const h = hostFacts(process.env.CKPT_CRIU ?? "/usr/local/sbin/criu");
+    expect(h.arch).toMatch(/^(x86_64|aarch64)$/);
+    expect(h.kernel).toMatch(/^\d+\.\d+/);
+    expect(h.runtime).toBe("runc");
+  });
+});
+
+describe("restoredBindMounts", () => {
+  const archive = [
+    { destination: "/proc", type: "proc", source: "proc" },
+    { destination: "/etc/hosts", type: "bind", source: "/var/lib/old/hosts", options: ["rbind"] },
+    { destination: "/data", type: "bind", source: "/srv/old-data", options: ["rbind", "ro"] },
+    { destination: "/cache/", type: "none", source: "/var/lib/old/cache", options: ["bind"] },
+  ];
+
+  it("takes each bind mount's source from the new pod, never from the archive", () => {
+    const got = restoredBindMounts(archive, [
+      { destination: "/data", source: "/srv/new-data", readOnly: true },
+      { destination: "/cache", source: "/var/lib/ckpt/volumes/u/cache", readOnly: false },
+      { destination: "/extra", source: "/srv/extra", readOnly: false },
+    ]);
+    expect(got).toEqual([
+      { destination: "/data", source: "/srv/new-data", readOnly: true },
+      { destination: "/cache", source: "/var/lib/ckpt/volumes/u/cache", readOnly: false },
+    ]);
+  });
+
+  it("refuses an archive bind mount the new pod does not declare, naming each", () => {
+    expect(() => restoredBindMounts(archive, [])).toThrow(MountPolicyError);
+    expect(() => restoredBindMounts(archive, [])).toThrow(
+      "restoring this checkpoint expects the following bind mounts to be declared by the pod (volumeMounts): /data, /cache",
+    );
+  });
+});
