@@ -101,7 +101,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
       runtime: "runc",
       createdTime: container.createdAt,
       checkpointedTime: new Date().toISOString(),
-      restored: false,
+      restored: container.restoredFrom !== undefined,
     };
     for (;;) {
       const target = join(req.checkpointsDir, checkpointFileName(pod.manifest.metadata.name, pod.manifest.metadata.namespace, container.name, new Date()));

@@ -4,7 +4,7 @@
  * what the container changed, which is what a checkpoint's rootfs-diff.tar and deleted.files hold.
  */
 import { execa } from "execa";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 export interface RootfsPaths {
@@ -25,9 +25,15 @@ export function isMounted(path: string): boolean {
 /** Mounts the overlay (idempotent: an agent restart finds it mounted already). */
 export async function mountRootfs(containerDir: string, layers: string[]): Promise<RootfsPaths> {
   const p = rootfsPaths(containerDir);
-  for (const d of [p.upper, p.work, p.merged]) mkdirSync(d, { recursive: true, mode: 0o700 });
   if (isMounted(p.merged)) return p;
   if (layers.length === 0) throw new Error(`${containerDir}: the image has no layers`);
+  // The container's "/" is the upper directory's: it gets the image's root mode (usually 0755),
+  // unless a restore set the mode the checkpoint recorded.
+  if (!existsSync(p.upper)) {
+    mkdirSync(p.upper, { recursive: true });
+    chmodSync(p.upper, statSync(layers.at(-1)!).mode & 0o7777);
+  }
+  for (const d of [p.work, p.merged]) mkdirSync(d, { recursive: true, mode: 0o700 });
   // overlayfs lists lower directories top first; the image store gives them lowest first.
   const lower = [...layers].reverse().join(":");
   const r = await execa("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${p.upper},workdir=${p.work}`, p.merged], {

@@ -17,6 +17,8 @@ export const ContainerRecordSchema = z.object({
   image: z.object({ reference: z.string(), name: z.string(), imageId: z.string(), repoDigest: z.string().optional() }),
   /** The image's unpacked layers, lowest first: the overlay's lower directories. */
   layers: z.array(z.string()),
+  /** The checkpoint archive the container was restored from. */
+  restoredFrom: z.string().optional(),
   /** Set once the container has ended and will not be restarted. */
   finished: z.boolean().default(false),
 });

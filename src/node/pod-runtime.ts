@@ -13,6 +13,7 @@ import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
 import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
+import { applyRootMode, isArchivePath, planBinds, planRestore, prepareRestore } from "./container-restore.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 
 export interface ImageSource {
@@ -124,9 +125,14 @@ export class PodRuntime {
   }
 
   /** Creates and starts one of the pod's containers; returns its record. */
+  /**
+   * Creates and starts one of the pod's containers; returns its record. When the container's image is
+   * a checkpoint archive on this node, the container is restored from it instead (CRI-O's rule).
+   */
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
-    const image = await this.opts.images.ensure(c.image, { pullPolicy: c.imagePullPolicy ?? "IfNotPresent" });
+    const plan = isArchivePath(c.image) ? await planRestore(c.image, this.runc.criu ?? "criu", "runc") : undefined;
+    const image = await this.opts.images.ensure(plan ? plan.baseImage : c.image, { pullPolicy: c.imagePullPolicy ?? "IfNotPresent" });
     const pause = await this.runc.state(sandbox.id);
     if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
     const id = newId();
@@ -138,7 +144,10 @@ export class PodRuntime {
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
     const createdAt = new Date().toISOString();
     try {
+      const binds = plan ? planBinds(plan, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
+      if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
+      const imagesDir = plan ? await prepareRestore(plan, dir) : undefined;
       const hostname = manifest.spec.hostname ?? podName;
       const labels = {
         "io.kubernetes.container.name": c.name,
@@ -147,18 +156,29 @@ export class PodRuntime {
         "io.kubernetes.pod.uid": uid,
       };
       const spec = runtimeSpec({
-        binds: this.volumeBinds(pod, c),
+        binds,
         rootfs: paths.merged,
         args: containerArgv(image, c.command, c.args),
         env: containerEnv(image, c.env, hostname),
         cwd: c.workingDir ?? image.process.workingDir,
         hostname,
-        namespaces: { network: netnsPath(sandbox.netns), ipc: `/proc/${pause.pid}/ns/ipc`, uts: `/proc/${pause.pid}/ns/uts` },
+        // A restored process tree brings its IPC and UTS namespaces along (CRIU recreates them);
+        // only the network namespace is the new pod's.
+        namespaces: plan
+          ? { network: netnsPath(sandbox.netns) }
+          : { network: netnsPath(sandbox.netns), ipc: `/proc/${pause.pid}/ns/ipc`, uts: `/proc/${pause.pid}/ns/uts` },
         annotations: crioAnnotations({ id, c, image, pod, logPath, createdAt, restartCount, labels }),
         cgroupsPath: `/ckpt/pod${uid}/${id}`,
       });
+      if (plan) {
+        // The process is the checkpoint's; what it was started with is kept for the next checkpoint.
+        spec.process = { ...(spec.process as object), ...plan.process };
+        // Established connections cannot follow the pod to its new address: CRIU closes them.
+        writeFileSync(join(dir, "criu-restore.conf"), "tcp-close\n");
+        (spec.annotations as Record<string, string>)["org.criu.config"] = join(dir, "criu-restore.conf");
+      }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, logPath);
+      await this.startShim(id, logPath, imagesDir);
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);
       throw err;
@@ -169,9 +189,10 @@ export class PodRuntime {
       createdAt,
       restartCount,
       logPath,
-      image: { reference: c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
+      image: { reference: plan ? plan.baseImage : c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
       layers: image.layers,
       finished: false,
+      ...(plan ? { restoredFrom: plan.archive } : {}),
     };
   }
 
@@ -203,14 +224,15 @@ export class PodRuntime {
   }
 
   /** Starts the container's shim detached and waits until runc reports the container running. */
-  private async startShim(id: string, logPath: string): Promise<void> {
+  private async startShim(id: string, logPath: string, restoreFrom?: string): Promise<void> {
     const dir = this.containerDir(id);
     const config: ShimConfig = {
-      argv: this.runc.runArgv(id, dir),
+      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, join(dir, "restore-work")) : this.runc.runArgv(id, dir),
       env: Object.fromEntries(Object.entries(this.runc.env()).filter((e): e is [string, string] => e[1] !== undefined)),
       logPath,
     };
     rmSync(join(dir, EXIT_STATUS), { force: true });
+    if (restoreFrom) mkdirSync(join(dir, "restore-work"), { recursive: true, mode: 0o700 });
     writeFileSync(join(dir, SHIM_CONFIG), JSON.stringify(config));
     const [cmd, ...args] = [...this.opts.shimCommand, dir];
     const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir });

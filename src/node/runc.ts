@@ -61,6 +61,15 @@ export class Runc {
     return { ...process.env, PATH: path };
   }
 
+  /**
+   * The argv of `runc restore` for a shim: in the foreground, as `run`, so the restored process tree
+   * inherits the shim's pipes (runc hands its own stdio to CRIU for the dumped stdio) and runc's
+   * exit status is the container's.
+   */
+  restoreArgv(id: string, bundle: string, imagePath: string, workPath: string): string[] {
+    return [this.binary, ...this.globalArgs(), "restore", "--file-locks", "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id];
+  }
+
   /** The argv of `runc run` for a shim: foreground, so runc's exit status is the container's. */
   runArgv(id: string, bundle: string): string[] {
     return [this.binary, ...this.globalArgs(), "run", "--bundle", bundle, id];

@@ -163,6 +163,37 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     expect(agent.log()).toMatch(/"user":"alice".*"target":"default\/counter\/counter".*"status":200.*"bytes":\d+/);
   });
 
+  it("restores a checkpoint into a new pod: the counter goes on from where it was, its file is there", async () => {
+    const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
+    expect(r.status, r.body).toBe(200);
+    const archive = (JSON.parse(r.body) as { items: string[] }).items[0]!;
+    const atCheckpoint = lastCount(env, pod, "counter");
+    const manifest = counterPod("restored", archive);
+    const applied = await agent.call("POST", "/pods", { cert: env.alice }, manifest);
+    expect(applied.status, applied.body).toBe(201);
+    const restored = await runningPod(agent, env, "restored");
+    expect(restored.status.podIP).not.toBe(pod.status.podIP);
+    const first = await waitFor("the restored counter to log", () => {
+      const dir = join(env.root, "logs", `default_restored_${restored.metadata.uid}`, "counter");
+      const text = existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).join("") : "";
+      const m = /stdout F count (\d+)/.exec(text);
+      return m ? Number(m[1]) : undefined;
+    });
+    // Not restarted from 1: it continues from the checkpointed value (which was logged just before).
+    expect(first).toBeGreaterThan(1);
+    expect(first).toBeLessThanOrEqual(atCheckpoint + 3);
+    expect(runcStatus(env, restored, "counter")).toBe("running");
+    const id = restored.status.containerStatuses[0]!.containerID.replace("runc://", "");
+    expect(readFileSync(join(env.root, "containers", id, "rootfs/tmp/test-file"), "utf8")).toBe("written-by-counter\n");
+    // The restored container checkpoints again, and its config.dump says it was restored.
+    const again = await agent.call("POST", "/checkpoint/default/restored/counter?timeout=60", { cert: env.alice });
+    expect(again.status, again.body).toBe(200);
+    const path = (JSON.parse(again.body) as { items: string[] }).items[0]!;
+    const config = JSON.parse(spawnSync("tar", ["-xOf", path, "config.dump"], { encoding: "utf8" }).stdout) as Record<string, unknown>;
+    expect(config).toMatchObject({ restored: true, rootfsImage: env.image });
+    expect((await agent.call("DELETE", "/pods/default/restored", { cert: env.alice })).status).toBe(200);
+  });
+
   it("the same with a bearer token", async () => {
     const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { token: env.token });
     expect(r.status, r.body).toBe(200);
@@ -323,6 +354,11 @@ spec:
     const diff = spawnSync("sh", ["-c", `tar -xOf '${path}' rootfs-diff.tar | tar -t`], { encoding: "utf8" }).stdout.split("\n");
     expect(diff).toContain("tmp/t.txt");
     expect(diff.some((f) => f.startsWith("cache"))).toBe(false);
+    // Restoring it into a pod that does not declare those mounts is refused (CVE-2024-8676).
+    const undeclared = await agent.call("POST", "/pods", { cert: env.alice }, counterPod("vols-restored", path));
+    expect(undeclared.status).toBe(500);
+    expect(undeclared.body).toContain("expects the following bind mounts to be declared by the pod (volumeMounts): /cache, /data");
+    expect(await getPod(agent, env, "vols-restored")).toBeUndefined();
     const mounts = checkpointctl(["inspect", "--mounts", path]);
     expect(mounts.code, mounts.stderr).toBe(0);
     expect(mounts.stdout).toContain("/cache");

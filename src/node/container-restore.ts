@@ -1,0 +1,140 @@
+/**
+ * Restoring a container from a checkpoint archive into a pod of this node, as CRI-O restores one:
+ * the base image named by config.dump under a fresh writable layer, the archive's file changes
+ * applied safely, the spec rebuilt for the new pod (its network namespace, its volumes: nothing in
+ * the archive chooses host paths), and `runc restore` run by the container's shim, so the restored
+ * process tree gets pipes and a log like any container.
+ */
+import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { Checkpoint } from "../checkpoint/checkpoint.js";
+import type { ImageDir } from "../criu-images/index.js";
+import { restoredBindMounts, type SpecMount } from "../restore/bind-mount-policy.js";
+import { archiveFacts, hostFacts, preflight } from "../restore/restore-preflight.js";
+import { applyRootfsDiff, safeComponents } from "../restore/rootfs-apply.js";
+import { rootfsPaths } from "./container-rootfs.js";
+
+export class RestoreError extends Error {
+  override name = "RestoreError";
+}
+
+/** What the runtime needs from an archive to restore it (read once, then the archive is closed). */
+export interface RestorePlan {
+  archive: string;
+  /** The base image to build the root from (config.dump's rootfsImage, else rootfsImageName). */
+  baseImage: string;
+  process: Record<string, unknown>;
+  mounts: SpecMount[];
+  /** Mode bits of the container's "/" at checkpoint time (CRIU checks them on restore). */
+  rootMode: number | undefined;
+  notes: string[];
+}
+
+/** Is this image reference a checkpoint archive on this node's disk (CRI-O's local restore)? */
+export function isArchivePath(image: string): boolean {
+  return image.startsWith("/") && /\.(tar|tar\.gz|tgz|tar\.zst)$/.test(image);
+}
+
+export async function planRestore(archive: string, criu: string, runtime: string): Promise<RestorePlan> {
+  let cp: Checkpoint;
+  try {
+    cp = await Checkpoint.open(archive);
+  } catch (err) {
+    throw new RestoreError(`checkpoint ${archive}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    if (!cp.archive.has("checkpoint/inventory.img")) throw new RestoreError(`${archive}: not a complete checkpoint (no checkpoint/inventory.img)`);
+    const config = cp.config();
+    const spec = cp.spec() as { process?: Record<string, unknown>; mounts?: SpecMount[] };
+    const report = preflight(archiveFacts(cp), hostFacts(criu, runtime));
+    if (report.errors.length) throw new RestoreError(`${archive} cannot be restored on this node: ${report.errors.join("; ")}`);
+    const baseImage = config.rootfsImage ?? config.rootfsImageName;
+    if (!baseImage) throw new RestoreError(`${archive}: config.dump names no base image (rootfsImage or rootfsImageName)`);
+    if (!spec.process) throw new RestoreError(`${archive}: spec.dump has no process`);
+    return { archive, baseImage, process: spec.process, mounts: spec.mounts ?? [], rootMode: rootMode(cp.images), notes: report.notes };
+  } finally {
+    cp.close();
+  }
+}
+
+/** The bind mounts the restored container gets, from the pod's own volume mounts. */
+export function planBinds(plan: RestorePlan, declared: Array<{ source: string; destination: string; readOnly: boolean }>) {
+  return restoredBindMounts(plan.mounts, declared);
+}
+
+/**
+ * Fills a new container directory for `runc restore`: the CRIU images in `<dir>/checkpoint`, the
+ * archive's file changes in the (already mounted) root. Returns the images directory.
+ */
+export async function prepareRestore(plan: RestorePlan, dir: string): Promise<string> {
+  const cp = await Checkpoint.open(plan.archive);
+  try {
+    const images = join(dir, "checkpoint");
+    mkdirSync(images, { recursive: true, mode: 0o700 });
+    const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
+    // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
+    const files = new Map<string, number>();
+    try {
+      await cp.archive.streamMembers(names, (name, chunk, offset) => {
+        let fd = files.get(name);
+        if (fd === undefined) {
+          const parts = safeComponents(name.slice("checkpoint/".length));
+          if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+          const path = join(images, ...parts);
+          mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+          fd = openSync(path, "wx", 0o600);
+          files.set(name, fd);
+        }
+        writeSync(fd, chunk, 0, chunk.length, offset);
+      });
+      // Members with no data get no chunk: create them too.
+      for (const name of names) {
+        if (files.has(name)) continue;
+        const parts = safeComponents(name.slice("checkpoint/".length));
+        if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+        mkdirSync(dirname(join(images, ...parts)), { recursive: true, mode: 0o700 });
+        files.set(name, openSync(join(images, ...parts), "wx", 0o600));
+      }
+    } finally {
+      for (const fd of files.values()) closeSync(fd);
+    }
+    const root = rootfsPaths(dir).merged;
+    const diff = cp.archive.has("rootfs-diff.tar") ? await memberStream(cp, "rootfs-diff.tar") : undefined;
+    const deleted = cp.archive.has("deleted.files") ? (JSON.parse(Buffer.from(cp.archive.read("deleted.files")).toString("utf8")) as unknown) : [];
+    if (!Array.isArray(deleted) || deleted.some((d) => typeof d !== "string")) throw new RestoreError(`${plan.archive}: deleted.files is not a list of paths`);
+    await applyRootfsDiff(root, diff, deleted as string[]);
+    return images;
+  } finally {
+    cp.close();
+  }
+}
+
+/** Sets the writable layer's root to the mode the container's "/" had, before the overlay is mounted. */
+export function applyRootMode(plan: RestorePlan, containerDir: string): void {
+  const upper = rootfsPaths(containerDir).upper;
+  mkdirSync(upper, { recursive: true });
+  if (plan.rootMode !== undefined) chmodSync(upper, plan.rootMode & 0o7777);
+}
+
+async function memberStream(cp: Checkpoint, name: string): Promise<Readable> {
+  // Small enough to hold: a rootfs diff is the container's changed files, bounded by the reader.
+  const chunks: Buffer[] = [];
+  await cp.archive.streamMember(name, (chunk) => void chunks.push(Buffer.from(chunk)));
+  return Readable.from([Buffer.concat(chunks)]);
+}
+
+/** The mode of the root task's "/" as CRIU recorded it (fs image root_id → files.img). */
+function rootMode(images: ImageDir): number | undefined {
+  const pid = Number((images.one("pstree.img") as { pid?: unknown } | undefined)?.pid);
+  const fs = images.one(`fs-${pid}.img`) as { root_id?: unknown } | undefined;
+  if (!fs || !images.has("files.img")) return undefined;
+  for (const e of images.entries("files.img") as Array<{ id?: unknown; reg?: { mode?: unknown } }>) {
+    if (Number(e.id) === Number(fs.root_id) && e.reg?.mode !== undefined) return Number(e.reg.mode);
+  }
+  return undefined;
+}
+
+export function writeSpec(dir: string, spec: Record<string, unknown>): void {
+  writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+}
