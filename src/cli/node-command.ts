@@ -3,9 +3,9 @@
  * API on HTTPS) and a small client for it.
  */
 import { Command, Option } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import pino from "pino";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
@@ -171,6 +171,35 @@ export function nodeCommand(): Command {
           ];
         });
         writeStdout(renderTable(["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "IP"], rows));
+      }),
+  );
+  node.addCommand(
+    withClientOptions(new Command("restore"))
+      .description("restore a checkpoint (an archive path on the node, or a checkpoint image) as a new pod")
+      .argument("<archive-or-image>")
+      .requiredOption("--pod <name>", "the new pod's name")
+      .option("--namespace <ns>", "its namespace", "default")
+      .option("--container <name>", "the container's name (default: the checkpointed container's, when the archive is readable here)")
+      .action(async (source: string, o: ClientOptions & { pod: string; namespace: string; container?: string }) => {
+        let name = o.container;
+        if (!name && existsSync(source)) {
+          const { Checkpoint } = await import("../checkpoint/checkpoint.js");
+          const cp = await Checkpoint.open(source);
+          try {
+            name = cp.container().name;
+          } finally {
+            cp.close();
+          }
+        }
+        if (!name) throw new UserError(`--container is needed: ${source} is not readable here`);
+        const manifest = JSON.stringify({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: o.pod, namespace: o.namespace },
+          spec: { containers: [{ name, image: source.startsWith("/") || existsSync(source) ? resolve(source) : source }] },
+        });
+        const pod = JSON.parse(await call(o, "POST", "/pods", manifest, "application/json")) as { status?: { podIP?: string } };
+        writeStdout(`pod/${o.pod} restored from ${source} (namespace ${o.namespace}, IP ${pod.status?.podIP ?? "none"})\n`);
       }),
   );
   node.addCommand(

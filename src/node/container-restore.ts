@@ -5,7 +5,7 @@
  * the archive chooses host paths), and `runc restore` run by the container's shim, so the restored
  * process tree gets pipes and a log like any container.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
@@ -34,6 +34,11 @@ export interface RestorePlan {
 /** Is this image reference a checkpoint archive on this node's disk (CRI-O's local restore)? */
 export function isArchivePath(image: string): boolean {
   return image.startsWith("/") && /\.(tar|tar\.gz|tgz|tar\.zst)$/.test(image);
+}
+
+/** Is this directory an unpacked checkpoint (a checkpoint image's layer)? */
+export function isCheckpointLayout(dir: string): boolean {
+  return ["checkpoint/inventory.img", "spec.dump", "config.dump"].every((f) => existsSync(join(dir, f)));
 }
 
 export async function planRestore(archive: string, criu: string, runtime: string): Promise<RestorePlan> {

@@ -13,7 +13,7 @@ import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
 import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
-import { applyRootMode, isArchivePath, planBinds, planRestore, prepareRestore } from "./container-restore.js";
+import { applyRootMode, isArchivePath, isCheckpointLayout, planBinds, planRestore, prepareRestore } from "./container-restore.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 
 export interface ImageSource {
@@ -131,8 +131,15 @@ export class PodRuntime {
    */
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
-    const plan = isArchivePath(c.image) ? await planRestore(c.image, this.runc.criu ?? "criu", "runc") : undefined;
-    const image = await this.opts.images.ensure(plan ? plan.baseImage : c.image, { pullPolicy: c.imagePullPolicy ?? "IfNotPresent" });
+    const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
+    let plan = isArchivePath(c.image) ? await planRestore(c.image, this.runc.criu ?? "criu", "runc") : undefined;
+    if (!plan) {
+      // A checkpoint image (CRI-O's, checkpointctl's or ckpt's): its one layer is an archive's layout.
+      const pulled = await this.opts.images.ensure(c.image, { pullPolicy });
+      const layer = pulled.layers.length === 1 ? pulled.layers[0]! : undefined;
+      if (layer && isCheckpointLayout(layer)) plan = await planRestore(layer, this.runc.criu ?? "criu", "runc");
+    }
+    const image = await this.opts.images.ensure(plan ? plan.baseImage : c.image, { pullPolicy });
     const pause = await this.runc.state(sandbox.id);
     if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
     const id = newId();

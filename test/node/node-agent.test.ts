@@ -39,6 +39,7 @@ spec:
 
 interface PodJson {
   metadata: { name: string; uid: string };
+  spec: { containers: Array<{ name: string; image: string }> };
   status: { phase: string; podIP: string; containerStatuses: Array<{ name: string; containerID: string; restartCount: number; ready: boolean }> };
 }
 
@@ -192,6 +193,17 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     const config = JSON.parse(spawnSync("tar", ["-xOf", path, "config.dump"], { encoding: "utf8" }).stdout) as Record<string, unknown>;
     expect(config).toMatchObject({ restored: true, rootfsImage: env.image });
     expect((await agent.call("DELETE", "/pods/default/restored", { cert: env.alice })).status).toBe(200);
+
+    // The CLI form: the container's name is read from the archive.
+    const cli = runCkpt([
+      "node", "restore", archive, "--pod", "restored-cli", "--server", agent.url,
+      "--client-certificate", env.alice.certFile, "--client-key", env.alice.keyFile, "--insecure-skip-tls-verify",
+    ]);
+    expect(cli.stderr).toBe("");
+    expect(cli.stdout).toMatch(/^pod\/restored-cli restored from \S+ \(namespace default, IP 10\./);
+    const viaCli = await runningPod(agent, env, "restored-cli");
+    expect(viaCli.spec.containers[0]).toMatchObject({ name: "counter", image: archive });
+    expect((await agent.call("DELETE", "/pods/default/restored-cli", { cert: env.alice })).status).toBe(200);
   });
 
   it("the same with a bearer token", async () => {
