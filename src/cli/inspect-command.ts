@@ -6,11 +6,12 @@
  * task states, socket queues, rootfs-diff contents, deleted and ghost files and refused members.
  */
 import { Command } from "commander";
-import { Checkpoint } from "../checkpoint/checkpoint.js";
+import type { Checkpoint } from "../checkpoint/checkpoint.js";
 import { inspectCheckpoint, inspectOptions, type InspectFlags, type InspectJson } from "../analyze/inspect.js";
 import { inspectTree, renderTree } from "../analyze/inspect-tree.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
+import { openCheckpointArg } from "./checkpoint-arg.js";
 
 interface CommandFlags extends Omit<InspectFlags, "pid"> {
   pid?: string;
@@ -43,7 +44,7 @@ export function inspectCommand(): Command {
       const opts = inspectOptions({ ...flags, pid: parsePid(flags.pid) });
       const results: Array<{ path: string; json: InspectJson; sizes: ReturnType<Checkpoint["sizes"]> }> = [];
       for (const path of paths) {
-        const cp = await Checkpoint.open(path);
+        const cp = await openCheckpointArg(path);
         try {
           results.push({ path, json: await inspectCheckpoint(cp, opts), sizes: cp.sizes() });
         } finally {

@@ -16,6 +16,7 @@ const COMMANDS: CommandTable = {
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
   list: async () => (await import("./list-command.js")).listCommand(),
   node: async () => (await import("./node-command.js")).nodeCommand(),
+  image: async () => (await import("./image-command.js")).imageCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");

@@ -1,7 +1,7 @@
 /** `ckpt memparse ARCHIVE [-p PID] [-s STR | -r REGEX | --hex BYTES] [-c N] [-o FILE] [--format json]` */
 import { Command, Option } from "commander";
 import { closeSync, openSync, writeSync } from "node:fs";
-import { Checkpoint } from "../checkpoint/checkpoint.js";
+import type { Checkpoint } from "../checkpoint/checkpoint.js";
 import { hexdumpProcess, HEXDUMP_HEADER } from "../analyze/memparse/hexdump.js";
 import { hexMatcher, literalMatcher, regexMatcher, type Matcher } from "../analyze/memparse/matcher.js";
 import { processMemorySizes } from "../analyze/memparse/memory-sizes.js";
@@ -11,6 +11,7 @@ import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
 import { progressBar, type Progress } from "./progress.js";
+import { openCheckpointArg } from "./checkpoint-arg.js";
 
 interface MemparseOptions {
   pid?: string;
@@ -69,7 +70,7 @@ export function memparseCommand(): Command {
       const context = Number(opts.context);
       if (!(Number.isInteger(context) && context >= 0)) throw new UserError(`-c wants a number of bytes, got "${opts.context}"`);
       const matcher = matcherFor(opts);
-      const cp = await Checkpoint.open(path);
+      const cp = await openCheckpointArg(path);
       try {
         if (matcher) return await search(cp, matcher, pid, context, opts.format);
         if (pid !== undefined) return await hexdump(cp, pid, opts.output);

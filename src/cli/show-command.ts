@@ -1,15 +1,15 @@
 /** `ckpt show ARCHIVE... [--print-stats] [--format json]` */
 import { Command, Option } from "commander";
-import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { SHOW_HEADER, showCells, showRow, STATS_HEADER, statsCells, type ShowRow } from "../analyze/show.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
+import { openCheckpointArg } from "./checkpoint-arg.js";
 
 export async function showRows(paths: string[]): Promise<ShowRow[]> {
   const rows: ShowRow[] = [];
   for (const path of paths) {
-    const cp = await Checkpoint.open(path);
+    const cp = await openCheckpointArg(path);
     try {
       rows.push(showRow(cp));
     } finally {

@@ -432,7 +432,23 @@ describe.skipIf(!stack || !haveRegistryTools())("ckpt node serve: registry image
     expect(config.rootfsImage).toBe(image);
     expect(config.rootfsImageRef).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(runcStatus(env, pod, "counter")).toBe("running");
-    expect((await agent.call("DELETE", "/pods/default/pulled", { cert: env.alice })).status).toBe(200);
+
+    // The archive as a checkpoint image in the registry, and a pod restored from that image.
+    const checkpointImage = `${registry.host}/checkpoints/pulled:v1`;
+    const built = runCkpt(["image", "build", path, checkpointImage, "--insecure-registry", registry.host]);
+    expect(built.status, built.stderr).toBe(0);
+    expect(built.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const inspected = JSON.parse(runCkpt(["image", "inspect", checkpointImage, "--format", "json", "--insecure-registry", registry.host]).stdout) as Record<string, unknown>;
+    expect(JSON.stringify(inspected)).toContain('"io.kubernetes.cri-o.annotations.checkpoint.name":"counter"');
+    const restoredApply = await agent.call("POST", "/pods", { cert: env.alice }, counterPod("from-image", checkpointImage));
+    expect(restoredApply.status, restoredApply.body).toBe(201);
+    const restored = await runningPod(agent, env, "from-image");
+    const first = await waitFor("the restored counter to log", () => {
+      const m = /stdout F count (\d+)/.exec(lastLogLine(env, restored, "counter"));
+      return m ? Number(m[1]) : undefined;
+    });
+    expect(first).toBeGreaterThan(1);
+    for (const p of ["pulled", "from-image"]) expect((await agent.call("DELETE", `/pods/default/${p}`, { cert: env.alice })).status).toBe(200);
   });
 
   it("an established TCP connection needs the pod's tcp-established annotation", async () => {
