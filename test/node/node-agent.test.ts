@@ -206,6 +206,55 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     expect((await agent.call("DELETE", "/pods/default/restored-cli", { cert: env.alice })).status).toBe(200);
   });
 
+  it("restores a process tree with pipes between processes, an open file at an offset and a listening socket", async () => {
+    // sh → (a writer | a reader) joined by a pipe; the reader keeps /tmp/out open, appending; nc listens.
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: tree, namespace: default}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: tree
+    image: ${env.image}
+    command: ["/bin/sh", "-c", "nc -ll -p 7000 -e cat & exec 3>>/tmp/out; i=0; while true; do i=$((i+1)); echo line $i; sleep 0.1; done | while read l; do echo $l >&3; echo $l; done"]
+`;
+    expect((await agent.call("POST", "/pods", { cert: env.alice }, manifest)).status).toBe(201);
+    const tree = await runningPod(agent, env, "tree");
+    await new Promise((r) => setTimeout(r, 800));
+    const cp = await agent.call("POST", "/checkpoint/default/tree/tree?timeout=60", { cert: env.alice });
+    expect(cp.status, cp.body).toBe(200);
+    const archive = (JSON.parse(cp.body) as { items: string[] }).items[0]!;
+    const before = JSON.parse(runCkpt(["inspect", archive, "--ps-tree", "--files", "--sockets", "--format", "json"]).stdout) as unknown;
+    expect((await agent.call("DELETE", "/pods/default/tree", { cert: env.alice })).status).toBe(200);
+    const back = await agent.call("POST", "/pods", { cert: env.alice }, manifest.replace("name: tree, namespace", "name: tree2, namespace").replace(`image: ${env.image}`, `image: ${archive}`));
+    expect(back.status, back.body).toBe(201);
+    const tree2 = await runningPod(agent, env, "tree2");
+    expect(tree2.metadata.uid).not.toBe(tree.metadata.uid);
+    // Checkpoint the restored tree: the same processes, pipes, open file (at a later offset) and socket.
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await agent.call("POST", "/checkpoint/default/tree2/tree?timeout=60", { cert: env.alice });
+    expect(again.status, again.body).toBe(200);
+    const after = JSON.parse(runCkpt(["inspect", (JSON.parse(again.body) as { items: string[] }).items[0]!, "--ps-tree", "--files", "--sockets", "--format", "json"]).stdout) as unknown;
+    const shape = (j: unknown) => {
+      const text = JSON.stringify(j);
+      return {
+        commands: [...text.matchAll(/"command":"([^"]+)"/g)].map((m) => m[1]).sort(),
+        pipes: text.includes('"type":"PIPE"'),
+        out: /\/tmp\/out/.test(text),
+        listen: /LISTEN/.test(text) && /7000/.test(text),
+      };
+    };
+    expect(shape(after)).toEqual(shape(before));
+    expect(shape(before)).toMatchObject({ pipes: true, out: true, listen: true });
+    const id = tree2.status.containerStatuses[0]!.containerID.replace("runc://", "");
+    const lines = readFileSync(join(env.root, "containers", id, "rootfs/tmp/out"), "utf8").trim().split("\n");
+    // One file, written on by the restored process at its offset: numbers rise without a restart at 1.
+    const nums = lines.map((l) => Number(l.split(" ")[1]));
+    expect(nums.slice(1).every((n, i) => n === nums[i]! + 1)).toBe(true);
+    expect(nums.at(-1)).toBeGreaterThan(nums.length / 2);
+    expect((await agent.call("DELETE", "/pods/default/tree2", { cert: env.alice })).status).toBe(200);
+  });
+
   it("the same with a bearer token", async () => {
     const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { token: env.token });
     expect(r.status, r.body).toBe(200);
