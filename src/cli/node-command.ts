@@ -11,6 +11,12 @@ import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+const size = (what: string) => (v: string) => {
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(v.trim());
+  if (!m) throw new UserError(`${what} must be a size such as 500M or 20G, not ${JSON.stringify(v)}`);
+  const unit = (m[2] ?? "").toUpperCase().charAt(0);
+  return Number(m[1]) * 1024 ** ("KMGT".indexOf(unit) + 1 || 0);
+};
 const int = (what: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UserError(`${what} must be a whole number, not ${JSON.stringify(v)}`);
@@ -38,6 +44,8 @@ function serveCommand(): Command {
     .option("--insecure-registry <host:port>", "a registry reached over plain HTTP (repeatable)", collect, [] as string[])
     .option("--runc <path>", "runc binary", "runc")
     .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
+    .option("--keep-checkpoints <n>", "keep the newest N archives per container (pinned ones aside)", int("--keep-checkpoints"))
+    .option("--max-checkpoints-size <size>", "keep the archives under this total size, oldest deleted first (e.g. 20G)", size("--max-checkpoints-size"))
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -55,6 +63,8 @@ function serveCommand(): Command {
         insecureRegistries: o.insecureRegistry,
         maxConcurrentCheckpoints: o.maxConcurrentCheckpoints,
         ...(o.memoryWorkDir !== undefined ? { memoryWorkDir: o.memoryWorkDir } : {}),
+        ...(o.keepCheckpoints !== undefined ? { keepCheckpointsPerContainer: o.keepCheckpoints } : {}),
+        ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
       });
       const agent = await openNodeAgent(settings, shimCommand(), (e) => logger.info(e));
       const endpoint = await startEndpoint(agent, {
@@ -224,6 +234,20 @@ export function nodeCommand(): Command {
         const q = o.timeout !== undefined ? `?timeout=${o.timeout}` : "";
         const body = JSON.parse(await call(o, "POST", `/checkpoint/${parts.map(encodeURIComponent).join("/")}${q}`)) as { items: string[] };
         writeStdout(body.items.join("\n") + "\n");
+      }),
+  );
+  node.addCommand(
+    new Command("gc")
+      .description("delete old checkpoint archives by a retention policy (archives named in DIR/.pinned are kept)")
+      .argument("[dir]", "the checkpoint directory", "/var/lib/kubelet/checkpoints")
+      .option("--keep <n>", "newest archives kept per container", int("--keep"))
+      .option("--max-size <size>", "total size kept, oldest deleted first (e.g. 20G)", size("--max-size"))
+      .option("--dry-run", "only say what would be deleted", false)
+      .action(async (dir: string, o: { keep?: number; maxSize?: number; dryRun: boolean }) => {
+        if (o.keep === undefined && o.maxSize === undefined) throw new UserError("give --keep, --max-size or both");
+        const { applyRetention } = await import("../node/checkpoint-retention.js");
+        const removed = applyRetention(dir, { keepPerContainer: o.keep, maxTotalBytes: o.maxSize }, o.dryRun);
+        writeStdout(removed.map((n) => `${o.dryRun ? "would delete" : "deleted"} ${join(dir, n)}\n`).join("") || "nothing to delete\n");
       }),
   );
   // Started by the agent, one per container; not for people.

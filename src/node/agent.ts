@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import pLimit, { type LimitFunction } from "p-limit";
 import { BackendError, type CheckpointRequest, type CheckpointResult, type NodeBackend } from "../kubelet-endpoint/node-backend.js";
+import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js";
 import { checkpointContainer } from "./container-checkpoint.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
 import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
@@ -25,6 +26,8 @@ export interface AgentOptions {
   /** How often exited containers are looked for. */
   reconcileIntervalMs?: number;
   log?: (event: Record<string, unknown>) => void;
+  /** Applied to the checkpoint directory after each checkpoint. */
+  retention?: RetentionPolicy;
 }
 
 interface LivePod {
@@ -152,7 +155,7 @@ export class NodeAgent implements NodeBackend {
         // Whatever is left of the deadline after waiting in line.
         const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
         try {
-          return await checkpointContainer({
+          const written = await checkpointContainer({
             runtime: this.opts.runtime,
             pod: live.record,
             container,
@@ -161,6 +164,11 @@ export class NodeAgent implements NodeBackend {
             tcpEstablished: live.record.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
             onPhases: (phases) => this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, ...phases }),
           });
+          if (this.opts.retention) {
+            const removed = applyRetention(this.opts.checkpointsDir, this.opts.retention);
+            if (removed.length) this.log({ msg: "old checkpoints removed (retention policy)", archives: removed });
+          }
+          return written;
         } catch (err) {
           throw new BackendError("runtime", (err as Error).message, { cause: err });
         }

@@ -24,6 +24,8 @@ export const NodeSettingsSchema = z.object({
   cniPluginDir: z.string().default(DEFAULT_CNI_PLUGIN_DIR),
   insecureRegistries: z.array(z.string()).default([]),
   maxConcurrentCheckpoints: z.number().int().positive().default(4),
+  keepCheckpointsPerContainer: z.number().int().positive().optional(),
+  maxCheckpointsBytes: z.number().int().positive().optional(),
   /** tmpfs directory for CRIU's images while they are archived ("" to keep them on disk). */
   memoryWorkDir: z.string().optional(),
 });
@@ -60,5 +62,8 @@ export async function openNodeAgent(
     runtime,
     maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
     log,
+    ...(settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
+      ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
+      : {}),
   });
 }

@@ -4,7 +4,7 @@
  * The archives are read by the real checkpointctl 1.3.0 and by ckpt itself.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -161,7 +161,9 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     });
     expect(after).toBeGreaterThan(before);
     expect(leftovers(env)).toEqual([]);
-    expect(agent.log()).toMatch(/"user":"alice".*"target":"default\/counter\/counter".*"status":200.*"bytes":\d+/);
+    // The request's log line (it may reach this process after the HTTP answer).
+    const logged = /"user":"alice".*"target":"default\/counter\/counter".*"status":200.*"bytes":\d+/;
+    await waitFor("the request's log line", () => (logged.test(agent.log()) ? true : undefined));
   });
 
   it("restores a checkpoint into a new pod: the counter goes on from where it was, its file is there", async () => {
@@ -455,7 +457,11 @@ describe.skipIf(!stack || !haveRegistryTools())("ckpt node serve: registry image
 
   beforeAll(async () => {
     registry = await startRegistry();
-    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-")), { insecureRegistries: [registry.host], checkpointsTmpfs: "128m" });
+    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-")), {
+      insecureRegistries: [registry.host],
+      checkpointsTmpfs: "128m",
+      extraArgs: ["--keep-checkpoints", "2"],
+    });
     const layout = join(env.dir, "pushed");
     await buildBusyboxLayout(layout, { tag: "v1" });
     await pushLayout(layout, "v1", registry, "tools/busybox");
@@ -536,6 +542,24 @@ spec:
     expect(sockets.status, sockets.stderr).toBe(0);
     expect(sockets.stdout).toContain("ESTABLISHED");
     for (const p of ["plain", "tcp"]) expect((await agent.call("DELETE", `/pods/default/${p}`, { cert: env.alice })).status).toBe(200);
+  });
+
+  it("keeps the newest two archives of a container (--keep-checkpoints 2), pinned ones aside", async () => {
+    expect((await agent.call("POST", "/pods", { cert: env.alice }, counterPod("kept", env.image))).status).toBe(201);
+    await runningPod(agent, env, "kept");
+    const paths: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await agent.call("POST", "/checkpoint/default/kept/counter?timeout=60", { cert: env.alice });
+      expect(r.status, r.body).toBe(200);
+      paths.push((JSON.parse(r.body) as { items: string[] }).items[0]!);
+      if (i === 0) writeFileSync(join(env.checkpointsDir, ".pinned"), `${basename(paths[0]!)}\n`);
+    }
+    const left = readdirSync(env.checkpointsDir).filter((f) => f.startsWith("checkpoint-kept_")).sort();
+    expect(left).toEqual([paths[0]!, paths[2]!, paths[3]!].map((p) => basename(p)).sort());
+    rmSync(join(env.checkpointsDir, ".pinned"));
+    // The agent's log line may reach this process after the HTTP answer.
+    await waitFor("the retention log line", () => (agent.log().includes("old checkpoints removed (retention policy)") ? true : undefined));
+    expect((await agent.call("DELETE", "/pods/default/kept", { cert: env.alice })).status).toBe(200);
   });
 
   it("refuses a checkpoint the disk cannot hold: 500 before dumping, container running", async () => {

@@ -69,6 +69,8 @@ export interface NodeEnvOptions {
   insecureRegistries?: string[];
   /** Put the checkpoint directory on a tmpfs of this size (e.g. "2m"), to run out of space. */
   checkpointsTmpfs?: string;
+  /** More `ckpt node serve` options. */
+  extraArgs?: string[];
 }
 
 export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promise<NodeEnv> {
@@ -105,6 +107,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
     "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper, "--memory-work-dir", memoryWorkDir,
     "--runtime-request-timeout", String(opts.runtimeRequestTimeout ?? 120),
     ...(opts.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),
+    ...(opts.extraArgs ?? []),
   ];
   if (opts.checkpointsTmpfs) {
     mkdirSync(checkpointsDir, { recursive: true });
