@@ -136,7 +136,18 @@ describe.skipIf(!stack)("ckpt node serve: pods and the kubelet checkpoint API", 
     expect(show.code, show.stderr).toBe(0);
     const row = parseTable(show.stdout)[0]!;
     expect(row).toMatchObject({ CONTAINER: "counter", ENGINE: "CRI-O", IP: pod.status.podIP, IMAGE: env.image, RUNTIME: "runc" });
-    const inspect = checkpointctl(["inspect", "--all", archive]);
+    // checkpointctl 1.3.0 cannot read a dump that caught a zombie (the counter's `sleep` between its
+    // exit and the shell's wait): it looks for the zombie's pagemap. ckpt reads such a dump; for
+    // checkpointctl's inspect, take checkpoints until one has no zombie.
+    let inspectable = archive;
+    let inspect = checkpointctl(["inspect", "--all", inspectable]);
+    for (let i = 0; i < 5 && inspect.code !== 0 && /pagemap-\d+\.img: no such file/.test(inspect.stderr); i++) {
+      expect(runCkpt(["inspect", inspectable, "--ps-tree"]).stdout).toMatch(/Zombie|Dead/);
+      const again = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
+      expect(again.status, again.body).toBe(200);
+      inspectable = (JSON.parse(again.body) as { items: string[] }).items[0]!;
+      inspect = checkpointctl(["inspect", "--all", inspectable]);
+    }
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(inspect.stdout).toContain("Engine: CRI-O");
 
