@@ -368,10 +368,16 @@ function removePodCgroups(uid: string): void {
   const base = "/sys/fs/cgroup";
   const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((c) => join(base, c));
   for (const r of roots) {
-    try {
-      rmdirSync(join(r, "ckpt", `pod${uid}`));
-    } catch {
-      // Absent, or not empty because a container is still being torn down: left for the next delete.
+    const pod = join(r, "ckpt", `pod${uid}`);
+    // Containers' cgroups runc could not remove at once (it retries in the background); rmdir only
+    // removes empty ones, so a cgroup still in use stays.
+    const subs = existsSync(pod) ? readdirSync(pod, { withFileTypes: true }).filter((d) => d.isDirectory()) : [];
+    for (const d of [...subs.map((d) => join(pod, d.name)), pod]) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // Absent, or still in use: left for the next delete.
+      }
     }
   }
 }

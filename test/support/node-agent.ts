@@ -228,4 +228,14 @@ export function removeNodeLeftovers(root: string, bridge: string): void {
     if (name && pods.some((p) => p.includes(`"${name}"`))) spawnSync("ip", ["netns", "delete", name], { stdio: "ignore" });
   }
   spawnSync("ip", ["link", "delete", bridge], { stdio: "ignore" });
+  // The pods' cgroup parents (runc removes only the containers' own).
+  const uids = existsSync(join(root, "pods")) ? readdirSync(join(root, "pods")).map((f) => f.replace(/\.json$/, "")) : [];
+  for (const ctrl of existsSync("/sys/fs/cgroup") ? readdirSync("/sys/fs/cgroup") : []) {
+    for (const uid of uids) {
+      const dir = join("/sys/fs/cgroup", ctrl, "ckpt", `pod${uid}`);
+      if (!existsSync(dir)) continue;
+      for (const sub of readdirSync(dir, { withFileTypes: true })) if (sub.isDirectory()) spawnSync("rmdir", [join(dir, sub.name)], { stdio: "ignore" });
+      spawnSync("rmdir", [dir], { stdio: "ignore" });
+    }
+  }
 }

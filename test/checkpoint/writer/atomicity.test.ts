@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -186,8 +187,11 @@ describe.runIf(haveFixtures())("writeCrioArchive is atomic", () => {
 
   it("a killed writer leaves only its temp file, which cleanStaleTempFiles removes", async () => {
     const target = join(outDir, "killed.tar");
-    const tsx = join(import.meta.dirname, "../../../node_modules/.bin/tsx");
-    const child = spawn(tsx, [join(import.meta.dirname, "killed-writer.mts"), target, images], { stdio: ["ignore", "pipe", "pipe"] });
+    // One process (node with tsx's loader), not tsx's launcher: SIGKILL must reach the writer itself.
+    const loader = pathToFileURL(join(import.meta.dirname, "../../../node_modules/tsx/dist/esm/index.mjs")).href;
+    const child = spawn(process.execPath, ["--import", loader, join(import.meta.dirname, "killed-writer.mts"), target, images], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
