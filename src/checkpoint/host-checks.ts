@@ -5,6 +5,7 @@
 import { execa } from "execa";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { release } from "node:os";
+import { parseVersion } from "./versions.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
 
@@ -39,11 +40,6 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: str
   } catch (err) {
     return { ok: false, out: (err as Error).message };
   }
-}
-
-function parseVersion(text: string): [number, number, number] | undefined {
-  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
 }
 
 /** Features of `criu check --feature` that decide what ckpt can do on this host. */

@@ -15,6 +15,7 @@ export async function openCheckpointArg(arg: string): Promise<Checkpoint> {
   if (existsSync(arg) || !looksLikeImage(arg)) return Checkpoint.open(arg);
   const { parseImageTarget } = await import("../restore/image-target.js");
   const { checkpointLayerFile } = await import("../restore/checkpoint-layer.js");
+  const { ImageError } = await import("../node/images/image-errors.js");
   let target;
   try {
     target = parseImageTarget(arg);
@@ -26,7 +27,8 @@ export async function openCheckpointArg(arg: string): Promise<Checkpoint> {
   try {
     return await Checkpoint.open(await checkpointLayerFile(target, tmp, { insecureRegistries: insecureRegistries() }));
   } catch (err) {
-    if ((err as Error).name === "ImageError" || (err as Error).name === "RegistryError") throw new UserError((err as Error).message);
+    // Every image failure (missing, unreachable, not a checkpoint, a blob that fails its digest).
+    if (err instanceof ImageError) throw new UserError(err.message);
     throw err;
   }
 }

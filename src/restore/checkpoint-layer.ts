@@ -1,13 +1,12 @@
 /**
  * The layer of a checkpoint image as a file: it is the archive's layout, tarred and compressed, so
  * the archive reader opens it like any compressed checkpoint archive. From an OCI layout the blob is
- * used where it lies; from a registry it is downloaded (digest checked) into `tmpDir`.
+ * used where it lies; from a registry it is downloaded (digest and size checked) into `tmpDir`.
  */
-import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
+import { DigestVerifier } from "../node/images/digest.js";
 import { ImageError } from "../node/images/image-errors.js";
 import { RegistrySource } from "../node/images/registry-source.js";
 import { inspectImage } from "./image-inspect.js";
@@ -24,15 +23,6 @@ export async function checkpointLayerFile(target: ImageTarget, tmpDir: string, o
   const source = new RegistrySource(target.ref, { insecure: isInsecureRegistry(target.ref.registry, opts.insecureRegistries ?? []) });
   const { stream, where } = await source.openBlob({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
   const file = join(tmpDir, "layer");
-  const hash = createHash("sha256");
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  await pipeline(stream, tap, createWriteStream(file, { mode: 0o600 }));
-  const got = `sha256:${hash.digest("hex")}`;
-  if (got !== layer.digest) throw new ImageError(`${where}: the blob's digest is ${got}, not ${layer.digest}`);
+  await pipeline(stream, new DigestVerifier({ digest: layer.digest, size: layer.size }, where), createWriteStream(file, { mode: 0o600 }));
   return file;
 }

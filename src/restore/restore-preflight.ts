@@ -7,7 +7,9 @@
 import { execFileSync } from "node:child_process";
 import { release } from "node:os";
 import type { Checkpoint } from "../checkpoint/checkpoint.js";
+import { compareVersions, parseVersion } from "../checkpoint/versions.js";
 import { processSockets } from "../criu-images/index.js";
+import { criuVersionFromLog } from "./checkpoint-annotations.js";
 
 export interface ArchiveFacts {
   /** From dump.log's "Running on HOST Linux RELEASE … ARCH" line. */
@@ -41,17 +43,6 @@ export interface PreflightReport {
 const ARCH_ALIASES: Record<string, string> = { amd64: "x86_64", arm64: "aarch64" };
 const normArch = (a: string) => ARCH_ALIASES[a] ?? a;
 
-/** [major, minor, patch] of "4.2.1" or "6.18.44-fc"; undefined when not a version. */
-function version(v: string | undefined): number[] | undefined {
-  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(v ?? "");
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
-}
-
-function compare(a: number[], b: number[]): number {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
-}
-
 /** The runtime family: containerd's shim names and plain binaries alike ("io.containerd.runc.v2" → runc). */
 function runtimeFamily(r: string): string {
   const m = /(runc|crun|runsc|youki|kata)/.exec(r);
@@ -65,18 +56,18 @@ export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string
   else if (normArch(archive.arch) !== normArch(host.arch)) {
     errors.push(`CPU architecture: the checkpoint was made on ${archive.arch}, this node is ${host.arch}`);
   }
-  const dumped = version(archive.criuVersion);
-  const here = version(host.criuVersion);
+  const dumped = parseVersion(archive.criuVersion);
+  const here = parseVersion(host.criuVersion);
   if (!dumped) notes.push("the archive does not say which CRIU version made it (no dump.log)");
   else if (!here) errors.push(`CRIU: this node's CRIU version is unknown (${host.criuVersion || "not found"})`);
-  else if (compare(here, dumped) < 0) {
+  else if (compareVersions(here, dumped) < 0) {
     errors.push(`CRIU version: the checkpoint was made by CRIU ${archive.criuVersion}, this node has the older ${host.criuVersion}`);
   }
   if (archive.runtime && runtimeFamily(archive.runtime) !== runtimeFamily(host.runtime)) {
     errors.push(`runtime: the checkpoint was made with ${archive.runtime}, this node restores with ${host.runtime}`);
   }
-  const k1 = version(archive.kernel);
-  const k2 = version(host.kernel);
+  const k1 = parseVersion(archive.kernel);
+  const k2 = parseVersion(host.kernel);
   if (k1 && k2 && (k1[0] !== k2[0] || k1[1] !== k2[1])) {
     notes.push(`kernel: the checkpoint was made on Linux ${archive.kernel}, this node runs ${host.kernel} (CRIU restores across kernels when the features it used exist)`);
   }
@@ -96,9 +87,8 @@ export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string
 
 /** dump.log's facts: "Version: 4.2.1 (gitid 0)" and "Running on HOST Linux 6.18.44-fc #1 SMP … x86_64". */
 export function dumpLogFacts(log: string): Pick<ArchiveFacts, "arch" | "kernel" | "criuVersion"> {
-  const v = /\)\s+Version:\s+(\S+)/.exec(log);
   const run = /\)\s+Running on \S+ Linux (\S+) .* (\S+)\s*$/m.exec(log);
-  return { criuVersion: v?.[1], kernel: run?.[1], arch: run?.[2] };
+  return { criuVersion: criuVersionFromLog(log), kernel: run?.[1], arch: run?.[2] };
 }
 
 export function archiveFacts(cp: Checkpoint): ArchiveFacts {
@@ -117,7 +107,7 @@ export function archiveFacts(cp: Checkpoint): ArchiveFacts {
 export function hostFacts(criu: string, runtime = "runc"): HostFacts {
   let criuVersion = "";
   try {
-    criuVersion = /Version:\s*(\S+)/.exec(execFileSync(criu, ["--version"], { encoding: "utf8" }))?.[1] ?? "";
+    criuVersion = criuVersionFromLog(execFileSync(criu, ["--version"], { encoding: "utf8" })) ?? "";
   } catch {
     // Reported by preflight as unknown.
   }

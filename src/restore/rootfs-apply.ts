@@ -10,7 +10,7 @@ import { chmod, lchown, lstat, mkdir, open, readdir, rm, utimes } from "node:fs/
 import { createRequire } from "node:module";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
-import { detectCompression, gunzipper, zstdDecompressor } from "../checkpoint/archive/compression.js";
+import { decompress, detectCompression } from "../checkpoint/archive/compression.js";
 
 export class RestoreFilesError extends Error {
   override name = "RestoreFilesError";
@@ -169,8 +169,6 @@ async function decompressed(source: Readable): Promise<Readable> {
     })(),
   );
   const kind = detectCompression(head);
-  if (kind === "gzip") return rest.pipe(gunzipper());
-  if (kind === "zstd") return rest.pipe(zstdDecompressor());
-  if (kind !== "none") throw new RestoreFilesError(`rootfs-diff.tar: ${kind} compression is not used by any engine`);
-  return rest;
+  if (kind === "xz" || kind === "bzip2") throw new RestoreFilesError(`rootfs-diff.tar: ${kind} compression is not used by any engine`);
+  return decompress(rest, kind);
 }
