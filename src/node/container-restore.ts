@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import type { ImageDir } from "../criu-images/index.js";
-import { restoredBindMounts, type SpecMount } from "../restore/bind-mount-policy.js";
+import type { SpecMount } from "../restore/bind-mount-policy.js";
 import { archiveFacts, hostFacts, preflight } from "../restore/restore-preflight.js";
 import { applyRootfsDiff, safeComponents } from "../restore/rootfs-apply.js";
 import { rootfsPaths } from "./container-rootfs.js";
@@ -19,15 +19,18 @@ export class RestoreError extends Error {
   override name = "RestoreError";
 }
 
-/** What the runtime needs from an archive to restore it (read once, then the archive is closed). */
+/** What the runtime needs from an archive to restore it; the caller closes `checkpoint` when done. */
 export interface RestorePlan {
   archive: string;
+  /** The archive, opened once for the plan and the restore (a compressed one is read in a pass each). */
+  checkpoint: Checkpoint;
   /** The base image to build the root from (config.dump's rootfsImage, else rootfsImageName). */
   baseImage: string;
   process: Record<string, unknown>;
   mounts: SpecMount[];
   /** Mode bits of the container's "/" at checkpoint time (CRIU checks them on restore). */
   rootMode: number | undefined;
+  /** What the user should know (kernel differences, TCP connections). */
   notes: string[];
 }
 
@@ -57,15 +60,11 @@ export async function planRestore(archive: string, criu: string, runtime: string
     const baseImage = config.rootfsImage ?? config.rootfsImageName;
     if (!baseImage) throw new RestoreError(`${archive}: config.dump names no base image (rootfsImage or rootfsImageName)`);
     if (!spec.process) throw new RestoreError(`${archive}: spec.dump has no process`);
-    return { archive, baseImage, process: spec.process, mounts: spec.mounts ?? [], rootMode: rootMode(cp.images), notes: report.notes };
-  } finally {
+    return { archive, checkpoint: cp, baseImage, process: spec.process, mounts: spec.mounts ?? [], rootMode: rootMode(cp.images), notes: report.notes };
+  } catch (err) {
     cp.close();
+    throw err;
   }
-}
-
-/** The bind mounts the restored container gets, from the pod's own volume mounts. */
-export function planBinds(plan: RestorePlan, declared: Array<{ source: string; destination: string; readOnly: boolean }>) {
-  return restoredBindMounts(plan.mounts, declared);
 }
 
 /**
@@ -73,46 +72,42 @@ export function planBinds(plan: RestorePlan, declared: Array<{ source: string; d
  * archive's file changes in the (already mounted) root. Returns the images directory.
  */
 export async function prepareRestore(plan: RestorePlan, dir: string): Promise<string> {
-  const cp = await Checkpoint.open(plan.archive);
+  const cp = plan.checkpoint;
+  const images = join(dir, "checkpoint");
+  mkdirSync(images, { recursive: true, mode: 0o700 });
+  const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
+  // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
+  const files = new Map<string, number>();
   try {
-    const images = join(dir, "checkpoint");
-    mkdirSync(images, { recursive: true, mode: 0o700 });
-    const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
-    // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
-    const files = new Map<string, number>();
-    try {
-      await cp.archive.streamMembers(names, (name, chunk, offset) => {
-        let fd = files.get(name);
-        if (fd === undefined) {
-          const parts = safeComponents(name.slice("checkpoint/".length));
-          if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
-          const path = join(images, ...parts);
-          mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-          fd = openSync(path, "wx", 0o600);
-          files.set(name, fd);
-        }
-        writeSync(fd, chunk, 0, chunk.length, offset);
-      });
-      // Members with no data get no chunk: create them too.
-      for (const name of names) {
-        if (files.has(name)) continue;
+    await cp.archive.streamMembers(names, (name, chunk, offset) => {
+      let fd = files.get(name);
+      if (fd === undefined) {
         const parts = safeComponents(name.slice("checkpoint/".length));
         if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
-        mkdirSync(dirname(join(images, ...parts)), { recursive: true, mode: 0o700 });
-        files.set(name, openSync(join(images, ...parts), "wx", 0o600));
+        const path = join(images, ...parts);
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        fd = openSync(path, "wx", 0o600);
+        files.set(name, fd);
       }
-    } finally {
-      for (const fd of files.values()) closeSync(fd);
+      writeSync(fd, chunk, 0, chunk.length, offset);
+    });
+    // Members with no data get no chunk: create them too.
+    for (const name of names) {
+      if (files.has(name)) continue;
+      const parts = safeComponents(name.slice("checkpoint/".length));
+      if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+      mkdirSync(dirname(join(images, ...parts)), { recursive: true, mode: 0o700 });
+      files.set(name, openSync(join(images, ...parts), "wx", 0o600));
     }
-    const root = rootfsPaths(dir).merged;
-    const diff = cp.archive.has("rootfs-diff.tar") ? await memberStream(cp, "rootfs-diff.tar") : undefined;
-    const deleted = cp.archive.has("deleted.files") ? (JSON.parse(Buffer.from(cp.archive.read("deleted.files")).toString("utf8")) as unknown) : [];
-    if (!Array.isArray(deleted) || deleted.some((d) => typeof d !== "string")) throw new RestoreError(`${plan.archive}: deleted.files is not a list of paths`);
-    await applyRootfsDiff(root, diff, deleted as string[]);
-    return images;
   } finally {
-    cp.close();
+    for (const fd of files.values()) closeSync(fd);
   }
+  const root = rootfsPaths(dir).merged;
+  const diff = cp.archive.has("rootfs-diff.tar") ? await memberStream(cp, "rootfs-diff.tar") : undefined;
+  const deleted = cp.archive.has("deleted.files") ? (JSON.parse(Buffer.from(cp.archive.read("deleted.files")).toString("utf8")) as unknown) : [];
+  if (!Array.isArray(deleted) || deleted.some((d) => typeof d !== "string")) throw new RestoreError(`${plan.archive}: deleted.files is not a list of paths`);
+  await applyRootfsDiff(root, diff, deleted as string[]);
+  return images;
 }
 
 /** Sets the writable layer's root to the mode the container's "/" had, before the overlay is mounted. */

@@ -53,6 +53,7 @@ export async function openNodeAgent(
     }),
     images: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
     shimCommand,
+    log,
     memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
   });
   return NodeAgent.open({

@@ -13,7 +13,8 @@ import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
 import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
-import { applyRootMode, isArchivePath, isCheckpointLayout, planBinds, planRestore, prepareRestore } from "./container-restore.js";
+import { applyRootMode, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
+import { restoredBindMounts } from "../restore/bind-mount-policy.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 
 export interface ImageSource {
@@ -29,6 +30,8 @@ export interface PodRuntimeOptions {
   shimCommand: string[];
   /** The busybox binary the pause container runs (`sleep`). */
   busybox?: string;
+  /** Where the runtime says what a user should know (a restore's notes). */
+  log?: (event: Record<string, unknown>) => void;
   /**
    * A directory in memory (tmpfs) for CRIU's images while a checkpoint is being archived, used when
    * the node has the memory to spare: the pages are then written to disk once (into the archive)
@@ -124,22 +127,35 @@ export class PodRuntime {
     }
   }
 
-  /** Creates and starts one of the pod's containers; returns its record. */
   /**
    * Creates and starts one of the pod's containers; returns its record. When the container's image is
    * a checkpoint archive on this node, the container is restored from it instead (CRI-O's rule).
    */
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
-    const { manifest, uid, sandbox } = pod;
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
-    let plan = isArchivePath(c.image) ? await planRestore(c.image, this.runc.criu ?? "criu", "runc") : undefined;
-    if (!plan) {
+    const criu = this.runc.criu ?? "criu";
+    let plan: RestorePlan | undefined;
+    let image: ResolvedImage | undefined;
+    if (isArchivePath(c.image)) plan = await planRestore(c.image, criu, "runc");
+    else {
+      image = await this.opts.images.ensure(c.image, { pullPolicy });
       // A checkpoint image (CRI-O's, checkpointctl's or ckpt's): its one layer is an archive's layout.
-      const pulled = await this.opts.images.ensure(c.image, { pullPolicy });
-      const layer = pulled.layers.length === 1 ? pulled.layers[0]! : undefined;
-      if (layer && isCheckpointLayout(layer)) plan = await planRestore(layer, this.runc.criu ?? "criu", "runc");
+      const layer = image.layers.length === 1 ? image.layers[0]! : undefined;
+      if (layer && isCheckpointLayout(layer)) {
+        plan = await planRestore(layer, criu, "runc");
+        image = undefined;
+      }
     }
-    const image = await this.opts.images.ensure(plan ? plan.baseImage : c.image, { pullPolicy });
+    try {
+      if (plan?.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
+      return await this.createContainer(pod, c, restartCount, image ?? (await this.opts.images.ensure(plan!.baseImage, { pullPolicy })), plan);
+    } finally {
+      plan?.checkpoint.close();
+    }
+  }
+
+  private async createContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, image: ResolvedImage, plan: RestorePlan | undefined): Promise<ContainerRecord> {
+    const { manifest, uid, sandbox } = pod;
     const pause = await this.runc.state(sandbox.id);
     if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
     const id = newId();
@@ -151,7 +167,7 @@ export class PodRuntime {
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
     const createdAt = new Date().toISOString();
     try {
-      const binds = plan ? planBinds(plan, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
+      const binds = plan ? restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
       const imagesDir = plan ? await prepareRestore(plan, dir) : undefined;
