@@ -44,7 +44,8 @@ import {
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample, fatal, positiveInt, setBenchName } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { DUMP_TOOLS, fatal, positiveInt, requireFiles, requireRootAndCriu42, setBenchName } from "./preconditions.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** ckpt as users run it (bin/ckpt, the package's command): a copy of bin/ and dist/cli taken when the bench starts (see snapshotCkpt). */
@@ -65,21 +66,9 @@ const { criuBinary, dumpWorkload } = await import("../test/support/criu-dump.ts"
 const { DEFAULT_CONTAINER } = await import("../test/support/archives.ts");
 const { CHECKPOINTCTL } = await import("../test/support/checkpointctl.ts");
 const CRIU = criuBinary();
-if (process.getuid?.() !== 0) fatal("must run as root (CRIU needs it to dump): sudo npm run bench");
-const criuVersion = (() => {
-  const v = spawnSync(CRIU, ["--version"], { encoding: "utf8", timeout: 10_000 });
-  if (v.error || !/Version: 4\.2\b/.test(v.stdout ?? "")) {
-    fatal(
-      `CRIU 4.2 is needed at ${CRIU} (CKPT_CRIU overrides): ` +
-        (v.error ? String(v.error.message) : `\`criu --version\` says ${JSON.stringify((v.stdout ?? "").trim().split("\n")[0])}`) +
-        " (scripts/setup.sh installs it)",
-    );
-  }
-  return /Version: (\S+)/.exec(v.stdout ?? "")?.[1] ?? "?";
-})();
+const criuVersion = requireRootAndCriu42(CRIU);
 if (!existsSync(CHECKPOINTCTL)) fatal(`checkpointctl 1.3.0 is missing at ${CHECKPOINTCTL} (CKPT_CHECKPOINTCTL overrides; scripts/setup.sh installs it)`);
-if (!existsSync(TIME)) fatal(`${TIME} is missing (apt-get install time)`);
-for (const tool of ["/usr/bin/python3", "/usr/bin/unshare"]) if (!existsSync(tool)) fatal(`${tool} is missing (the dump workloads need it)`);
+requireFiles(DUMP_TOOLS);
 if (!existsSync(join(ROOT, "dist/cli/main.js"))) fatal("dist/ is missing: npm run build");
 
 // ---------------------------------------------------------------------------------------------

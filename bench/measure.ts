@@ -8,28 +8,6 @@ import { join } from "node:path";
 
 export const TIME = "/usr/bin/time";
 
-/** The bench's name in its messages ("bench", "bench/archive", …), set by each bench. */
-let benchName = "bench";
-export function setBenchName(name: string): void {
-  benchName = name;
-}
-
-/** Ends the bench with a message: it cannot run, or its comparison would be void. */
-export function fatal(message: string): never {
-  console.error(`${benchName}: ${message}`);
-  process.exit(1);
-}
-
-/** A positive integer from the environment, or `dflt` when unset. */
-export function positiveInt(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) fatal(`${name} must be a positive integer, not ${JSON.stringify(v)}`);
-  return n;
-}
-
-
 export interface Sample {
   seconds: number;
   rssKB: number;

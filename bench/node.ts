@@ -22,7 +22,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alternate, fmtMB, interrupted, measure, median, table, fatal, positiveInt, setBenchName } from "./measure.js";
+import { alternate, fmtMB, interrupted, measure, median, table } from "./measure.js";
+import { fatal, positiveInt, setBenchName } from "./preconditions.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 setBenchName("bench/node");

@@ -17,7 +17,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample, fatal, positiveInt, setBenchName } from "./measure.js";
+import { alternate, fmtMB, interrupted, kbToMB, MB, measure, median, table, TIME, type Sample } from "./measure.js";
+import { DUMP_TOOLS, fatal, positiveInt, requireFiles, requireRootAndCriu42, setBenchName } from "./preconditions.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 setBenchName("bench");
@@ -33,25 +34,13 @@ const BIG_VMAS = positiveInt("BENCH_VMAS", 3000);
 const { criuBinary, critBinary, dumpWorkload } = await import("../test/support/criu-dump.ts");
 const CRIU = criuBinary();
 const CRIT = critBinary();
-if (process.getuid?.() !== 0) fatal("must run as root (CRIU needs it to dump): sudo npm run bench");
-{
-  const v = spawnSync(CRIU, ["--version"], { encoding: "utf8", timeout: 10_000 });
-  if (v.error || !/Version: 4\.2\b/.test(v.stdout ?? "")) {
-    fatal(
-      `CRIU 4.2 is needed at ${CRIU} (CKPT_CRIU overrides): ` +
-        (v.error ? String(v.error.message) : `\`criu --version\` says ${JSON.stringify((v.stdout ?? "").trim().split("\n")[0])}`) +
-        " (scripts/setup.sh installs it)",
-    );
-  }
-}
-const criuVersion = /Version: (\S+)/.exec(spawnSync(CRIU, ["--version"], { encoding: "utf8" }).stdout ?? "")?.[1] ?? "?";
+const criuVersion = requireRootAndCriu42(CRIU);
 if (!existsSync(CRIT)) fatal(`the reference crit is missing at ${CRIT} (CKPT_CRIT overrides; scripts/setup.sh installs it)`);
 const critVersion = (() => {
   const r = spawnSync(CRIT, ["--version"], { encoding: "utf8", timeout: 30_000 });
   return ((r.stdout ?? "") + (r.stderr ?? "")).match(/\d+\.\d+(\.\d+)?/)?.[0] ?? "?";
 })();
-if (!existsSync(TIME)) fatal(`${TIME} is missing (apt-get install time)`);
-for (const tool of ["/usr/bin/python3", "/usr/bin/unshare"]) if (!existsSync(tool)) fatal(`${tool} is missing (the dump workloads need it)`);
+requireFiles(DUMP_TOOLS);
 if (!existsSync(join(ROOT, "dist/src/cli/main.js"))) fatal("dist/ is missing: npm run build");
 
 const { listImageFiles } = (await import(join(ROOT, "dist/src/criu-images/image-dir.js"))) as {
