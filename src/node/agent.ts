@@ -103,20 +103,18 @@ export class NodeAgent implements NodeBackend {
     const live: LivePod = { record, lock: pLimit(1) };
     this.pods.set(k, live);
     this.state.save(record);
-    await live.lock(async () => {
-      try {
+    try {
+      await live.lock(async () => {
         for (const c of manifest.spec.containers) {
           record.containers.push(await runtime.startContainer(record, c, 0));
           this.state.save(record);
         }
-      } catch (err) {
-        this.log({ msg: "pod start failed", pod: k, error: (err as Error).message });
-        throw new BackendError("runtime", `starting ${k}: ${(err as Error).message}`, { cause: err });
-      }
-    }).catch(async (err) => {
+      });
+    } catch (err) {
+      this.log({ msg: "pod start failed", pod: k, error: (err as Error).message });
       await this.deletePod(manifest.metadata.namespace, manifest.metadata.name).catch(() => undefined);
-      throw err;
-    });
+      throw new BackendError("runtime", `starting ${k}: ${(err as Error).message}`, { cause: err });
+    }
     this.log({ msg: "pod started", pod: k, ip: sandbox.ip });
     return podObject(record, runtime, this.nodeName);
   }

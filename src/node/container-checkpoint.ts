@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { bindMountsOf, rootfsDiff, rootfsDiffExcludes, writeCrioArchive } from "../checkpoint/writer/index.js";
 import { rootfsPaths } from "./container-rootfs.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
-import type { PodRuntime } from "./pod-runtime.js";
+import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 import { checkpointFileName } from "./checkpoint-name.js";
 
 export class CheckpointError extends Error {
@@ -41,7 +41,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new CheckpointError(`timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
   const deadline = Date.now() + timeoutSeconds * 1000;
-  const memory = await containerMemory(pod, id);
+  const memory = await memoryUsage(pod.uid, id);
   const work = await mkdtemp(join(runtime.checkpointWorkBase(memory), `${id.slice(0, 12)}-`));
   const phases: Record<string, number> = {};
   let mark = performance.now();
@@ -51,7 +51,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     mark = now;
   };
   try {
-    // Not running (exited, or unknown to runc): `runc pause` below refuses it with runc's reason.
+    // An exited container (its shim has ended) has nothing to checkpoint.
     if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
     const dir = runtime.containerDir(id);
     checkFreeSpace(req.checkpointsDir, memory, req.reserveBytes ?? 64 << 20);
@@ -162,14 +162,6 @@ async function resume(runtime: PodRuntime, id: string): Promise<void> {
     if (await runtime.runc.resume(id).then(() => true, () => false)) return;
     if ((await runtime.state(id))?.status !== "paused") return;
   }
-}
-
-/** The container's memory (its cgroup's usage): about the size of its pages in the archive. */
-async function containerMemory(pod: PodRecord, id: string): Promise<number> {
-  return readFile(`/sys/fs/cgroup/memory/ckpt/pod${pod.uid}/${id}/memory.usage_in_bytes`, "utf8")
-    .then((s) => Number(s.trim()))
-    .catch(() => readFile(`/sys/fs/cgroup/ckpt/pod${pod.uid}/${id}/memory.current`, "utf8").then((s) => Number(s.trim())))
-    .catch(() => 0);
 }
 
 /** Refuses to start when the archive (about the container's memory plus its changed files) cannot fit. */

@@ -16,6 +16,7 @@ import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./
 import { applyRootMode, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
+import { readFile } from "node:fs/promises";
 
 export interface ImageSource {
   ensure(reference: string, opts?: { pullPolicy?: "Always" | "IfNotPresent" | "Never" }): Promise<ResolvedImage>;
@@ -114,7 +115,7 @@ export class PodRuntime {
           "io.kubernetes.pod.namespace": manifest.metadata.namespace,
           "io.kubernetes.pod.uid": uid,
         },
-        cgroupsPath: `/ckpt/pod${uid}/${id}`,
+        cgroupsPath: cgroupPath(uid, id),
       });
       (spec.root as { readonly: boolean }).readonly = true;
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
@@ -191,7 +192,7 @@ export class PodRuntime {
           ? { network: netnsPath(sandbox.netns) }
           : { network: netnsPath(sandbox.netns), ipc: `/proc/${pause.pid}/ns/ipc`, uts: `/proc/${pause.pid}/ns/uts` },
         annotations: crioAnnotations({ id, c, image, pod, logPath, createdAt, restartCount, labels }),
-        cgroupsPath: `/ckpt/pod${uid}/${id}`,
+        cgroupsPath: cgroupPath(uid, id),
       });
       if (plan) {
         // The process is the checkpoint's; what it was started with is kept for the next checkpoint.
@@ -379,12 +380,27 @@ function memAvailable(): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** The cgroup (below each controller's root) of a pod, or of one of its containers. */
+function cgroupPath(uid: string, id?: string): string {
+  return id ? `/ckpt/pod${uid}/${id}` : `/ckpt/pod${uid}`;
+}
+
+/** A container's memory use (its cgroup's, v1 or v2), about the size of its pages in a checkpoint; 0 when unknown. */
+export async function memoryUsage(uid: string, id: string): Promise<number> {
+  const path = cgroupPath(uid, id);
+  for (const [file, base] of [["memory.usage_in_bytes", "/sys/fs/cgroup/memory"], ["memory.current", "/sys/fs/cgroup"]] as const) {
+    const text = await readFile(`${base}${path}/${file}`, "utf8").catch(() => undefined);
+    if (text !== undefined) return Number(text.trim());
+  }
+  return 0;
+}
+
 /** runc removes a container's cgroup, not the pod's parent ones it created on the way. */
 function removePodCgroups(uid: string): void {
   const base = "/sys/fs/cgroup";
   const roots = existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((c) => join(base, c));
   for (const r of roots) {
-    const pod = join(r, "ckpt", `pod${uid}`);
+    const pod = join(r, cgroupPath(uid));
     // Containers' cgroups runc could not remove at once (it retries in the background); rmdir only
     // removes empty ones, so a cgroup still in use stays.
     const subs = existsSync(pod) ? readdirSync(pod, { withFileTypes: true }).filter((d) => d.isDirectory()) : [];

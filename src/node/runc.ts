@@ -75,8 +75,13 @@ export class Runc {
     return [this.binary, ...this.globalArgs(), "run", "--bundle", bundle, id];
   }
 
+  /** One runc call; the result whatever the exit status. */
+  private exec(args: string[], timeoutMs = 30_000) {
+    return execa(this.binary, [...this.globalArgs(), ...args], { env: this.env(), reject: false, timeout: timeoutMs, stdin: "ignore" });
+  }
+
   private async call(args: string[], what: string, timeoutMs = 30_000): Promise<string> {
-    const r = await execa(this.binary, [...this.globalArgs(), ...args], { env: this.env(), reject: false, timeout: timeoutMs, stdin: "ignore" });
+    const r = await this.exec(args, timeoutMs);
     if (r.exitCode !== 0 || r.timedOut) {
       const detail = r.timedOut ? `timed out after ${timeoutMs} ms` : lastLine(r.stderr) || `exit ${r.exitCode ?? r.signal}`;
       throw new RuncError(`runc ${what}: ${detail}`);
@@ -86,7 +91,7 @@ export class Runc {
 
   /** The container's state, or undefined when runc does not know it. */
   async state(id: string): Promise<RuncState | undefined> {
-    const r = await execa(this.binary, [...this.globalArgs(), "state", id], { env: this.env(), reject: false, timeout: 30_000, stdin: "ignore" });
+    const r = await this.exec(["state", id]);
     if (r.exitCode !== 0) {
       if (/does not exist|not exist|container .* not found/i.test(r.stderr)) return undefined;
       throw new RuncError(`runc state ${id}: ${lastLine(r.stderr) || `exit ${r.exitCode}`}`);
