@@ -11,6 +11,7 @@ import { createRequire } from "node:module";
 import { join, posix } from "node:path";
 import { Readable } from "node:stream";
 import { decompress, detectCompression } from "../checkpoint/archive/compression.js";
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from "../node/images/layer-paths.js";
 
 export class RestoreFilesError extends Error {
   override name = "RestoreFilesError";
@@ -21,9 +22,6 @@ export interface ApplyResult {
   directories: number;
   deleted: string[];
 }
-
-const WHITEOUT = ".wh.";
-const OPAQUE = ".wh..wh..opq";
 
 /** The path's components under the root, or an error saying why the name is refused. */
 export function safeComponents(name: string): string[] | string {
@@ -102,14 +100,14 @@ async function extract(root: string, source: Readable, result: ApplyResult): Pro
       const parts = safeComponents(h.name);
       if (typeof parts === "string") throw new RestoreFilesError(`${what} ${parts}`);
       const base = parts.at(-1)!;
-      if (base.startsWith(WHITEOUT)) {
+      if (base.startsWith(WHITEOUT_PREFIX)) {
         if (h.type !== "file") throw new RestoreFilesError(`${what}: a whiteout must be a regular file`);
-        if (base === OPAQUE) {
+        if (base === OPAQUE_WHITEOUT) {
           // Everything the image had in this directory is gone; the layer's own entries follow.
           const full = parts.length > 1 ? posix.dirname(await ensureParents(root, parts, what)) : root;
           for (const name of await readdir(full).catch(() => [])) await rm(join(full, name), { recursive: true, force: true });
         } else {
-          const gone = `/${[...parts.slice(0, -1), base.slice(WHITEOUT.length)].join("/")}`;
+          const gone = `/${[...parts.slice(0, -1), base.slice(WHITEOUT_PREFIX.length)].join("/")}`;
           if (await removeUnder(root, gone, what)) result.deleted.push(gone);
         }
         entry.resume();
