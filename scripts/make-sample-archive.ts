@@ -1,6 +1,6 @@
 /**
  * Builds samples/counter-crio.tar: the runc-counter fixture (a busybox container checkpointed by runc
- * with CRIU 4.2.1; ../shared/fixtures/README.md) in the layout of a CRI-O checkpoint archive, as the
+ * with CRIU 4.2.1; test/fixtures/criu-dumps/README.md) in the layout of a CRI-O checkpoint archive, as the
  * kubelet checkpoint API would leave it in /var/lib/kubelet/checkpoints. Reproducible byte for byte:
  * fixed times, uid/gid 0, sorted members (test/support/archives.ts).
  *
@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { buildArchive, criLog, DEFAULT_CONTAINER } from "../test/support/archives.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
-const FIXTURES = resolve(process.env.CKPT_FIXTURES ?? join(REPO, "../shared/fixtures"));
+const FIXTURES = resolve(process.env.CKPT_FIXTURES ?? join(REPO, "test/fixtures/criu-dumps"));
 const FIXTURE = join(FIXTURES, "runc-counter");
 const OUT = resolve(process.argv[2] ?? join(REPO, "samples/counter-crio.tar"));
 
