@@ -1,15 +1,17 @@
 /**
  * Checks before a restore, each with a clear reason: a checkpoint only restores where the CPU
- * architecture, the CRIU version, the runtime and the kernel allow it, and what becomes of its TCP
- * connections depends on the new pod's address. Pure: the facts come in, a report goes out;
- * archiveFacts() and hostFacts() gather them.
+ * architecture and features, the CRIU version, the runtime and the kernel allow it, and what becomes
+ * of its TCP connections depends on the new pod's address. Pure: the facts come in, a report goes
+ * out; archiveFacts() and hostFacts() gather them.
  */
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { Checkpoint } from "../checkpoint/checkpoint.js";
 import { compareVersions, parseVersion } from "../checkpoint/versions.js";
 import { processSockets } from "../criu-images/index.js";
 import { criuVersionFromLog } from "./checkpoint-annotations.js";
+import { dumpCpuFeatures, missingCpuFeatures, parseCpuinfoFlags } from "./cpu-features.js";
 
 export interface ArchiveFacts {
   /** From dump.log's "Running on HOST Linux RELEASE … ARCH" line. */
@@ -23,6 +25,13 @@ export interface ArchiveFacts {
   ip?: string;
   /** Established TCP connections in the dump. */
   establishedTcp: number;
+  /**
+   * x86_64 dumps: the CPU features ("avx", "mpx", "avx512f", "pku", "amx_tile") whose state some task
+   * or thread had in use (core images' xsave.xstate_bv), over all of them; see cpu-features.ts.
+   */
+  cpuFeatures?: string[];
+  /** The dump has a cpuinfo.img (`criu dump --cpu-cap`): the CPU it was made on, for CRIU to compare. */
+  cpuinfoImage?: boolean;
 }
 
 export interface HostFacts {
@@ -31,6 +40,8 @@ export interface HostFacts {
   criuVersion: string;
   /** The OCI runtime the node restores with. */
   runtime: string;
+  /** The `flags` of /proc/cpuinfo's first processor; undefined when unknown (not read, not x86). */
+  cpuFlags?: string[];
 }
 
 export interface PreflightReport {
@@ -52,9 +63,23 @@ function runtimeFamily(r: string): string {
 export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string): PreflightReport {
   const errors: string[] = [];
   const notes: string[] = [];
+  const otherArch = archive.arch !== undefined && normArch(archive.arch) !== normArch(host.arch);
   if (!archive.arch) notes.push("the archive does not say which CPU architecture it was made on (no dump.log); assuming this node's");
-  else if (normArch(archive.arch) !== normArch(host.arch)) {
+  else if (otherArch) {
     errors.push(`CPU architecture: the checkpoint was made on ${archive.arch}, this node is ${host.arch}`);
+  }
+  // Another architecture is already refused: its features say nothing more.
+  if (!otherArch && archive.cpuFeatures?.length) {
+    const used = archive.cpuFeatures.join(", ");
+    if (!host.cpuFlags) {
+      notes.push(`CPU features: the checkpointed tasks use ${used}; this node's CPU flags are unknown (no flags line in /proc/cpuinfo)`);
+    } else {
+      const missing = missingCpuFeatures(archive.cpuFeatures, host.cpuFlags);
+      if (missing.length) errors.push(`CPU features: the checkpointed tasks use ${missing.join(", ")}, this node's CPU lacks them`);
+    }
+  }
+  if (archive.cpuinfoImage) {
+    notes.push("CPU: the dump carries cpuinfo.img (the CPU it was made on); CRIU compares it with this node's CPU itself when restoring with --cpu-cap");
   }
   const dumped = parseVersion(archive.criuVersion);
   const here = parseVersion(host.criuVersion);
@@ -101,7 +126,11 @@ export function archiveFacts(cp: Checkpoint): ArchiveFacts {
   }
   const establishedTcp = established.size;
   const info = cp.hasMetadata ? cp.container() : undefined;
-  return { ...fromLog, runtime: info?.runtime || undefined, ip: info?.ip, establishedTcp };
+  const facts: ArchiveFacts = { ...fromLog, runtime: info?.runtime || undefined, ip: info?.ip, establishedTcp };
+  const cpuFeatures = dumpCpuFeatures(cp.images);
+  if (cpuFeatures) facts.cpuFeatures = cpuFeatures;
+  if (cp.images.has("cpuinfo.img")) facts.cpuinfoImage = true;
+  return facts;
 }
 
 export function hostFacts(criu: string, runtime = "runc"): HostFacts {
@@ -112,5 +141,11 @@ export function hostFacts(criu: string, runtime = "runc"): HostFacts {
     // Reported by preflight as unknown.
   }
   const arch = execFileSync("uname", ["-m"], { encoding: "utf8" }).trim();
-  return { arch, kernel: release(), criuVersion, runtime };
+  let cpuFlags: string[] | undefined;
+  try {
+    cpuFlags = parseCpuinfoFlags(readFileSync("/proc/cpuinfo", "utf8"));
+  } catch {
+    // Unknown: preflight notes it.
+  }
+  return { arch, kernel: release(), criuVersion, runtime, ...(cpuFlags ? { cpuFlags } : {}) };
 }

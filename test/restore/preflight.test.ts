@@ -1,10 +1,13 @@
 /** The checks before a restore, and the mounts a restored container may get. */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { MountPolicyError, restoredBindMounts } from "../../src/restore/bind-mount-policy.js";
+import { missingCpuFeatures, parseCpuinfoFlags, xstateFeatures } from "../../src/restore/cpu-features.js";
 import { archiveFacts, dumpLogFacts, hostFacts, preflight, type ArchiveFacts, type HostFacts } from "../../src/restore/restore-preflight.js";
 import { REPO } from "../support/ckpt-cli.js";
+import { FIXTURE_DIRS, haveFixtures } from "../support/fixtures.js";
 
 const HOST: HostFacts = { arch: "x86_64", kernel: "6.18.44-fc-v669", criuVersion: "4.2.1", runtime: "runc" };
 const ARCHIVE: ArchiveFacts = { arch: "x86_64", kernel: "6.18.44-fc-v669", criuVersion: "4.2.1", runtime: "runc", ip: "10.88.0.9", establishedTcp: 0 };
@@ -48,7 +51,16 @@ describe("preflight", () => {
     const cp = await Checkpoint.open(join(REPO, "samples/counter-crio.tar"));
     try {
       // The sample's counter has a listening socket (httpd), no established connection.
-      expect(archiveFacts(cp)).toEqual({ criuVersion: "4.2.1", kernel: "6.18.44-fc-v669", arch: "x86_64", runtime: "runc", ip: "10.88.0.9", establishedTcp: 0 });
+      // Every task's xstate_bv is 0xa2 (SSE, AVX-512 opmask, Hi16_ZMM): AVX-512 state in use.
+      expect(archiveFacts(cp)).toEqual({
+        criuVersion: "4.2.1",
+        kernel: "6.18.44-fc-v669",
+        arch: "x86_64",
+        runtime: "runc",
+        ip: "10.88.0.9",
+        establishedTcp: 0,
+        cpuFeatures: ["avx512f"],
+      });
     } finally {
       cp.close();
     }
@@ -59,6 +71,80 @@ describe("preflight", () => {
     expect(h.arch).toMatch(/^(x86_64|aarch64)$/);
     expect(h.kernel).toMatch(/^\d+\.\d+/);
     expect(h.runtime).toBe("runc");
+    // x86 kernels list the CPU's flags; every x86_64 CPU has SSE2.
+    if (h.arch === "x86_64") expect(h.cpuFlags).toContain("sse2");
+  });
+});
+
+describe("preflight: CPU features", () => {
+  const AVX512_HOST: HostFacts = { ...HOST, cpuFlags: ["fpu", "sse", "sse2", "xsave", "avx", "avx2", "avx512f", "pku", "ospke"] };
+  const OLD_HOST: HostFacts = { ...HOST, cpuFlags: ["fpu", "sse", "sse2", "xsave", "avx", "avx2", "pku"] };
+
+  it("passes when this node's CPU has every feature the tasks use", () => {
+    expect(preflight({ ...ARCHIVE, cpuFeatures: ["avx", "avx512f", "pku"] }, AVX512_HOST)).toEqual({ errors: [], notes: [] });
+    expect(preflight({ ...ARCHIVE, cpuFeatures: [] }, OLD_HOST)).toEqual({ errors: [], notes: [] });
+  });
+
+  it("refuses a node whose CPU lacks features the tasks use, naming them all", () => {
+    const r = preflight({ ...ARCHIVE, cpuFeatures: ["avx", "mpx", "avx512f", "pku"] }, OLD_HOST);
+    // pku counts only when the kernel has enabled it (ospke).
+    expect(r.errors).toEqual(["CPU features: the checkpointed tasks use mpx, avx512f, pku, this node's CPU lacks them"]);
+    expect(r.notes).toEqual([]);
+  });
+
+  it("notes, without refusing, features it cannot check", () => {
+    expect(preflight({ ...ARCHIVE, cpuFeatures: ["avx512f"] }, HOST)).toEqual({
+      errors: [],
+      notes: ["CPU features: the checkpointed tasks use avx512f; this node's CPU flags are unknown (no flags line in /proc/cpuinfo)"],
+    });
+    expect(preflight({ ...ARCHIVE, cpuinfoImage: true }, AVX512_HOST).notes).toEqual([
+      "CPU: the dump carries cpuinfo.img (the CPU it was made on); CRIU compares it with this node's CPU itself when restoring with --cpu-cap",
+    ]);
+  });
+
+  it("leaves features to the architecture check on another architecture", () => {
+    expect(preflight({ ...ARCHIVE, cpuFeatures: ["avx512f"] }, { ...HOST, arch: "aarch64", cpuFlags: [] }).errors).toEqual([
+      "CPU architecture: the checkpoint was made on x86_64, this node is aarch64",
+    ]);
+  });
+
+  it("maps xstate_bv bits to features, in every form a uint64 takes", () => {
+    expect(xstateFeatures(0xa2n)).toEqual(["avx512f"]);
+    expect(xstateFeatures(0x3)).toEqual([]);
+    expect(xstateFeatures("0x2e7")).toEqual(["avx", "avx512f", "pku"]);
+    expect(xstateFeatures((1n << 18n) | (1n << 17n) | 0b11000n)).toEqual(["mpx", "amx_tile"]);
+  });
+
+  it("reads the flags of the first processor of /proc/cpuinfo", () => {
+    const cpuinfo = [
+      "processor\t: 0",
+      "vendor_id\t: GenuineIntel",
+      "model name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz",
+      "flags\t\t: fpu vme sse sse2 avx avx512f pku ospke",
+      "bugs\t\t: spectre_v1",
+      "",
+      "processor\t: 1",
+      "flags\t\t: fpu sse sse2",
+      "",
+    ].join("\n");
+    expect(parseCpuinfoFlags(cpuinfo)).toEqual(["fpu", "vme", "sse", "sse2", "avx", "avx512f", "pku", "ospke"]);
+    expect(parseCpuinfoFlags("processor\t: 0\nFeatures\t: fp asimd evtstrm\n")).toBeUndefined();
+  });
+
+  describe.runIf(haveFixtures())("on the real dumps", () => {
+    it.each(Object.entries(FIXTURE_DIRS))("%s uses only features of this machine's CPU, which dumped it", async (_name, dir) => {
+      const cp = await Checkpoint.open(dir);
+      try {
+        const facts = archiveFacts(cp);
+        // Every task and thread of the three dumps has xstate_bv 0xa2: AVX-512 state in use.
+        expect(facts.cpuFeatures).toEqual(["avx512f"]);
+        const flags = parseCpuinfoFlags(readFileSync("/proc/cpuinfo", "utf8"));
+        expect(flags).toBeDefined();
+        expect(missingCpuFeatures(facts.cpuFeatures!, flags!)).toEqual([]);
+      } finally {
+        cp.close();
+      }
+    });
   });
 });
 
