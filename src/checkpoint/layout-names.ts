@@ -11,6 +11,8 @@ export const BIND_MOUNTS = "bind.mounts";
 export const CONTAINERD_STATUS = "status";
 export const PAGES_PREFIX = "checkpoint/pages-";
 export const AMDGPU_PAGES_PREFIX = "checkpoint/amdgpu-pages-";
+/** The container's log as each engine stores it: CRI-O under its annotation's name, containerd, Podman. */
+export const CONTAINER_LOG_MEMBERS = ["io.kubernetes.cri-o.LogPath", "container.log", "ctr.log"] as const;
 
 export const ANNOTATIONS = {
   manager: "io.container.manager",

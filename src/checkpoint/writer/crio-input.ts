@@ -71,6 +71,8 @@ export const CrioArchiveInput = z.object({
   deletedFiles: z.optional(z.array(absolutePath)),
   /** The container's log file; stored under the member name `io.kubernetes.cri-o.LogPath`. */
   containerLog: z.optional(absolutePath),
+  /** Only this many bytes of the log: what it held when the container was frozen. */
+  containerLogBytes: z.optional(z.int().check(z.minimum(0))),
 });
 export type CrioArchiveInput = z.infer<typeof CrioArchiveInput>;
 

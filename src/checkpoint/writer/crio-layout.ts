@@ -6,14 +6,14 @@
  * empty or missing are left out here too. Pure: the image directory is already listed.
  */
 import { join } from "node:path";
-import { BIND_MOUNTS, CONFIG_DUMP, DELETED_FILES, DUMP_LOG, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "../layout-names.js";
+import { BIND_MOUNTS, CONFIG_DUMP, CONTAINER_LOG_MEMBERS, DELETED_FILES, DUMP_LOG, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "../layout-names.js";
 import type { CrioArchiveInput } from "./crio-input.js";
 import { bindMountsJson, configDumpJson, deletedFilesJson, specDumpJson } from "./crio-metadata.js";
 import type { ImageDirListing } from "./image-dir.js";
 import type { TarMember } from "./tar-members.js";
 
 /** The member CRI-O copies the container log into: named after the annotation key, literally. */
-export const CRIO_LOG_MEMBER = "io.kubernetes.cri-o.LogPath";
+export const CRIO_LOG_MEMBER = CONTAINER_LOG_MEMBERS[0];
 
 /** checkpointctl's metadata.WriteJSONFile mode. */
 const JSON_MODE = 0o600;
@@ -42,7 +42,10 @@ export function crioMembers(input: CrioArchiveInput, images: ImageDirListing, no
   if (input.bindMounts.length > 0) members.push(json(BIND_MOUNTS, bindMountsJson(input.bindMounts)));
   if (input.rootfsDiffTar) members.push({ kind: "file", name: ROOTFS_DIFF, source: input.rootfsDiffTar });
   if (input.deletedFiles && input.deletedFiles.length > 0) members.push(json(DELETED_FILES, deletedFilesJson(input.deletedFiles)));
-  if (input.containerLog) members.push({ kind: "file", name: CRIO_LOG_MEMBER, source: input.containerLog });
+  if (input.containerLog) {
+    const limit = input.containerLogBytes;
+    members.push({ kind: "file", name: CRIO_LOG_MEMBER, source: input.containerLog, ...(limit !== undefined ? { maxSize: limit } : {}) });
+  }
   return members;
 }
 

@@ -24,8 +24,9 @@ export interface NodeStat {
 export type TarMember =
   /** A regular file read from disk at write time; `stat` (from a walk) is checked against the
    * opened file's identity, so a path swapped for a symlink or another file in between is refused.
-   * `dataSource` reads the bytes from another file (an overlay metacopy file's lower copy). */
-  | { kind: "file"; name: string; source: string; stat?: NodeStat; dataSource?: string }
+   * `dataSource` reads the bytes from another file (an overlay metacopy file's lower copy).
+   * `maxSize` keeps only the file's first bytes (a log that grows while it is archived). */
+  | { kind: "file"; name: string; source: string; stat?: NodeStat; dataSource?: string; maxSize?: number }
   /** Bytes made in memory (the JSON members). */
   | { kind: "data"; name: string; data: Buffer; mode: number; mtime: Date }
   /** A member without data; its header comes from `stat`. */

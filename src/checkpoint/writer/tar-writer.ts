@@ -141,7 +141,7 @@ async function packFile(pack: Pack, m: Extract<TarMember, { kind: "file" }>, sig
     }
     if (m.dataSource) data = await openSource(m.dataSource);
     const stat = m.stat ?? meta.stat;
-    const size = data.stat.size;
+    const size = Math.min(data.stat.size, m.maxSize ?? Infinity);
     await streamEntry(pack, header(m.name, "file", stat, { size }), data.fh, size, m.dataSource ?? m.source, signal);
   } finally {
     await meta.fh.close();
