@@ -17,6 +17,7 @@ const COMMANDS: CommandTable = {
   list: async () => (await import("./list-command.js")).listCommand(),
   node: async () => (await import("./node-command.js")).nodeCommand(),
   image: async () => (await import("./image-command.js")).imageCommand(),
+  migrate: async () => (await import("./migrate-command.js")).migrateCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");

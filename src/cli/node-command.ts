@@ -4,9 +4,9 @@
  */
 import { Command, Option } from "commander";
 import { existsSync, readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { join, resolve } from "node:path";
 import pino from "pino";
+import { NodeClient, type NodeClientOptions as ClientOptions } from "../node-client/node-client.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
@@ -42,6 +42,7 @@ function serveCommand(): Command {
     .option("--pod-subnet <cidr>", "pod addresses", "10.88.0.0/16")
     .option("--bridge <name>", "the pods' bridge device", "ckpt0")
     .option("--insecure-registry <host:port>", "a registry reached over plain HTTP (repeatable)", collect, [] as string[])
+    .option("--registry-auth-file <file>", "docker-style auth file: credentials for pushing checkpoint images")
     .option("--runc <path>", "runc binary", "runc")
     .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
     .option("--keep-checkpoints <n>", "keep the newest N archives per container (pinned ones aside)", int("--keep-checkpoints"))
@@ -61,6 +62,7 @@ function serveCommand(): Command {
         bridge: o.bridge,
         podSubnet: o.podSubnet,
         insecureRegistries: o.insecureRegistry,
+        ...(o.registryAuthFile ? { registryAuthFile: o.registryAuthFile } : {}),
         maxConcurrentCheckpoints: o.maxConcurrentCheckpoints,
         ...(o.memoryWorkDir !== undefined ? { memoryWorkDir: o.memoryWorkDir } : {}),
         ...(o.keepCheckpoints !== undefined ? { keepCheckpointsPerContainer: o.keepCheckpoints } : {}),
@@ -91,19 +93,9 @@ function serveCommand(): Command {
     });
 }
 
-interface ClientOptions {
-  server: string;
-  token?: string;
-  tokenFile?: string;
-  clientCertificate?: string;
-  clientKey?: string;
-  certificateAuthority?: string;
-  insecureSkipTlsVerify: boolean;
-}
-
-function withClientOptions(cmd: Command): Command {
+/** How a client proves who it is to a node, and checks the node. */
+export function withCredentialOptions(cmd: Command): Command {
   return cmd
-    .option("--server <url>", "the node agent", "https://127.0.0.1:10250")
     .option("--token <token>", "bearer token")
     .option("--token-file <file>", "file holding the bearer token")
     .option("--client-certificate <file>", "client certificate (PEM)")
@@ -112,40 +104,18 @@ function withClientOptions(cmd: Command): Command {
     .option("--insecure-skip-tls-verify", "do not check the agent's certificate (it is self-signed by default)", false);
 }
 
+function withClientOptions(cmd: Command): Command {
+  return withCredentialOptions(cmd.option("--server <url>", "the node agent", "https://127.0.0.1:10250"));
+}
+
 /** One HTTPS call to the agent; the body is returned, a non-2xx status is a one-line error. */
-function call(o: ClientOptions, method: string, path: string, body?: string, contentType?: string): Promise<string> {
-  const url = new URL(path, o.server);
-  const token = o.token ?? (o.tokenFile ? readFileSync(o.tokenFile, "utf8").trim() : undefined);
-  const agent = new Agent({
-    ca: o.certificateAuthority ? readFileSync(o.certificateAuthority) : undefined,
-    cert: o.clientCertificate ? readFileSync(o.clientCertificate) : undefined,
-    key: o.clientKey ? readFileSync(o.clientKey) : undefined,
-    rejectUnauthorized: !o.insecureSkipTlsVerify,
-  });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method,
-        agent,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body !== undefined ? { "content-type": contentType ?? "application/json", "content-length": Buffer.byteLength(body) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) resolve(text);
-          else reject(new UserError(`${method} ${url.href}: ${res.statusCode} ${text.trim().split("\n")[0]}`));
-        });
-      },
-    );
-    req.on("error", (err) => reject(new UserError(`${method} ${url.href}: ${err.message}`)));
-    req.end(body);
-  });
+async function call(o: ClientOptions, method: string, path: string, body?: string, contentType?: string): Promise<string> {
+  const client = new NodeClient(o);
+  try {
+    return await client.call(method, path, body, contentType);
+  } finally {
+    client.close();
+  }
 }
 
 export function nodeCommand(): Command {
@@ -189,26 +159,16 @@ export function nodeCommand(): Command {
       .argument("<archive-or-image>")
       .requiredOption("--pod <name>", "the new pod's name")
       .option("--namespace <ns>", "its namespace", "default")
-      .option("--container <name>", "the container's name (default: the checkpointed container's, when the archive is readable here)")
+      .option("--container <name>", "the container's name (default: the checkpointed container's)")
       .action(async (source: string, o: ClientOptions & { pod: string; namespace: string; container?: string }) => {
-        let name = o.container;
-        if (!name && existsSync(source)) {
-          const { Checkpoint } = await import("../checkpoint/checkpoint.js");
-          const cp = await Checkpoint.open(source);
-          try {
-            name = cp.container().name;
-          } finally {
-            cp.close();
-          }
-        }
-        if (!name) throw new UserError(`--container is needed: ${source} is not readable here`);
-        const manifest = JSON.stringify({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: o.pod, namespace: o.namespace },
-          spec: { containers: [{ name, image: source.startsWith("/") || existsSync(source) ? resolve(source) : source }] },
+        // A path readable here is sent absolute; the node reads it (and names the container) itself.
+        const body = JSON.stringify({
+          source: source.startsWith("/") || existsSync(source) ? resolve(source) : source,
+          name: o.pod,
+          namespace: o.namespace,
+          ...(o.container ? { container: o.container } : {}),
         });
-        const pod = JSON.parse(await call(o, "POST", "/pods", manifest, "application/json")) as { status?: { podIP?: string } };
+        const pod = JSON.parse(await call(o, "POST", "/restore", body)) as { status?: { podIP?: string } };
         writeStdout(`pod/${o.pod} restored from ${source} (namespace ${o.namespace}, IP ${pod.status?.podIP ?? "none"})\n`);
       }),
   );

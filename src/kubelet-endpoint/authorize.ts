@@ -22,6 +22,8 @@ const SUBRESOURCES: Array<[prefix: string, subresource: string]> = [
   ["/metrics", "metrics"],
   ["/logs", "log"],
   ["/checkpoint", "checkpoint"],
+  // Not a kubelet path: it ends what a checkpoint with ?pause=true began, so it needs the same right.
+  ["/resume", "checkpoint"],
 ];
 
 /** Kubelet's isSubpath: the path itself or below it, never a longer name ("/metricsx"). */

@@ -23,6 +23,10 @@ export interface CheckpointRequest {
   container: string;
   /** Already the effective deadline: the larger of the request's `timeout` and the node's default. */
   timeoutSeconds: number;
+  /** Leave the container paused once checkpointed (a migration's source); resumeContainer ends it. */
+  leavePaused?: boolean;
+  /** Also publish the archive as a checkpoint image to this registry reference. */
+  image?: string;
 }
 
 export interface CheckpointResult {
@@ -30,6 +34,28 @@ export interface CheckpointResult {
   path: string;
   /** Its size in bytes. */
   bytes: number;
+  /** The checkpoint image, when one was asked for. */
+  image?: { reference: string; digest: string; bytes: number };
+  /** How long each step took, in milliseconds. */
+  durations?: Record<string, number>;
+}
+
+/** What a restore makes: a new pod whose container is restored from a checkpoint. */
+export interface RestoreRequest {
+  /** A checkpoint archive on the node, or a checkpoint image reference. */
+  source: string;
+  namespace: string;
+  name: string;
+  /** The container's name; by default the checkpointed container's. */
+  container?: string;
+}
+
+export interface LogRequest {
+  namespace: string;
+  pod: string;
+  container: string;
+  /** The log of the container's previous run (before its last restart). */
+  previous: boolean;
 }
 
 export interface NodeBackend {
@@ -49,4 +75,13 @@ export interface NodeBackend {
   applyPod(manifest: string): Promise<unknown>;
   /** Stops and removes a pod; BackendError("not-found", "pod does not exist") when there is none. */
   deletePod(namespace: string, name: string): Promise<void>;
+  /** Resumes a container a checkpoint left paused (leavePaused); a running one is left as it is. */
+  resumeContainer(namespace: string, pod: string, container: string): Promise<void>;
+  /** Restores a checkpoint as a new pod and returns the v1 Pod object, as applyPod does. */
+  restorePod(req: RestoreRequest): Promise<unknown>;
+  /**
+   * The container's log in the CRI logging format ("TIME STREAM F|P TEXT" lines), at most its last
+   * `maxBytes` bytes.
+   */
+  containerLog(req: LogRequest, maxBytes: number): Promise<string>;
 }

@@ -4,6 +4,8 @@
  */
 import { applyPodRoute, deletePodRoute, listPodsRoute } from "./pods-route.js";
 import { checkpointRoute } from "./checkpoint-route.js";
+import { containerLogsRoute } from "./container-logs-route.js";
+import { restoreRoute, resumeRoute } from "./restore-route.js";
 import { HttpError } from "./http-error.js";
 import { textResponse, type EndpointResponse } from "./http-types.js";
 import type { Route, RouteContext } from "./route-context.js";
@@ -18,6 +20,9 @@ const ROUTES: RouteEntry[] = [
   { pattern: ["checkpoint", ":namespace", ":pod", ":container"], methods: { POST: checkpointRoute } },
   { pattern: ["pods"], methods: { GET: listPodsRoute, POST: applyPodRoute } },
   { pattern: ["pods", ":namespace", ":name"], methods: { DELETE: deletePodRoute } },
+  { pattern: ["containerLogs", ":namespace", ":pod", ":container"], methods: { GET: containerLogsRoute } },
+  { pattern: ["restore"], methods: { POST: restoreRoute } },
+  { pattern: ["resume", ":namespace", ":pod", ":container"], methods: { POST: resumeRoute } },
   {
     pattern: ["metrics"],
     methods: { GET: async (ctx) => ({ status: 200, headers: { "Content-Type": ctx.metrics.contentType }, body: await ctx.metrics.text() }) },

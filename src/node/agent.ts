@@ -5,11 +5,21 @@
  * containers, which never depend on the agent process (each has its shim).
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
+import { dirname, join } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
-import { BackendError, type CheckpointRequest, type CheckpointResult, type NodeBackend } from "../kubelet-endpoint/node-backend.js";
+import {
+  BackendError,
+  type CheckpointRequest,
+  type CheckpointResult,
+  type LogRequest,
+  type NodeBackend,
+  type RestoreRequest,
+} from "../kubelet-endpoint/node-backend.js";
 import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js";
-import { checkpointContainer } from "./container-checkpoint.js";
+import { checkpointContainer, resume } from "./container-checkpoint.js";
+import { publishCheckpointImage, type ImagePublishing } from "./checkpoint-publish.js";
+import { checkpointedContainerName } from "./container-restore.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
 import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
@@ -28,6 +38,8 @@ export interface AgentOptions {
   log?: (event: Record<string, unknown>) => void;
   /** Applied to the checkpoint directory after each checkpoint. */
   retention?: RetentionPolicy;
+  /** How checkpoint images are pushed (registries reached over HTTP, credentials). */
+  publishing?: ImagePublishing;
 }
 
 interface LivePod {
@@ -143,6 +155,10 @@ export class NodeAgent implements NodeBackend {
     if (!live) throw new BackendError("not-found", "pod does not exist");
     const spec = live.record.manifest.spec.containers.find((c) => c.name === req.container);
     if (!spec) throw new BackendError("not-found", `container ${req.container} does not exist`);
+    if (req.image && !isRegistryReference(req.image)) {
+      throw new BackendError("invalid", `image ${JSON.stringify(req.image)}: only a registry reference is accepted (HOST/REPO:TAG)`);
+    }
+    const durations: Record<string, number> = {};
     const started = Date.now();
     // One checkpoint per container at a time (a second request waits), and a node-wide cap.
     const lock = this.containerLock(`${live.record.uid}/${req.container}`);
@@ -153,25 +169,95 @@ export class NodeAgent implements NodeBackend {
         // Whatever is left of the deadline after waiting in line.
         const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
         try {
-          const written = await checkpointContainer({
+          const written: CheckpointResult = await checkpointContainer({
             runtime: this.opts.runtime,
             pod: live.record,
             container,
             checkpointsDir: this.opts.checkpointsDir,
             timeoutSeconds: left,
             tcpEstablished: live.record.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
-            onPhases: (phases) => this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, ...phases }),
+            leavePaused: req.leavePaused,
+            onPhases: (phases) => {
+              durations.checkpoint = Object.values(phases).reduce((a, b) => a + b, 0);
+              this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, ...phases });
+            },
           });
+          if (req.image) {
+            const t0 = performance.now();
+            try {
+              written.image = await publishCheckpointImage(written.path, req.image, this.opts.publishing ?? {});
+            } catch (err) {
+              // The archive stays (it is complete); the container must not stay paused for an image
+              // that never reached the registry.
+              if (req.leavePaused) await resume(this.opts.runtime, container.id);
+              throw new BackendError("runtime", `pushing the checkpoint image ${req.image}: ${(err as Error).message}`, { cause: err });
+            }
+            durations.push = Math.round(performance.now() - t0);
+          }
+          written.durations = durations;
           if (this.opts.retention) {
             const removed = applyRetention(this.opts.checkpointsDir, this.opts.retention);
             if (removed.length) this.log({ msg: "old checkpoints removed (retention policy)", archives: removed });
           }
           return written;
         } catch (err) {
+          if (err instanceof BackendError) throw err;
           throw new BackendError("runtime", (err as Error).message, { cause: err });
         }
       }),
     );
+  }
+
+  async resumeContainer(namespace: string, pod: string, name: string): Promise<void> {
+    const { live, container } = this.container(namespace, pod, name);
+    await this.containerLock(`${live.record.uid}/${name}`)(async () => {
+      if ((await this.opts.runtime.state(container.id))?.status !== "paused") return;
+      await resume(this.opts.runtime, container.id);
+      if ((await this.opts.runtime.state(container.id))?.status === "paused") {
+        throw new BackendError("runtime", `container ${name} stays paused: runc resume failed`);
+      }
+      this.log({ msg: "container resumed", target: `${namespace}/${pod}/${name}` });
+    });
+  }
+
+  async restorePod(req: RestoreRequest): Promise<unknown> {
+    let name = req.container;
+    if (!name) {
+      try {
+        const { checkpoint } = await this.opts.runtime.checkpointLocation(req.source);
+        if (!checkpoint) throw new Error("not a checkpoint archive or checkpoint image");
+        name = await checkpointedContainerName(checkpoint);
+      } catch (err) {
+        throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const manifest = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: req.name, namespace: req.namespace },
+      spec: { containers: [{ name, image: req.source }] },
+    };
+    if (this.pods.has(`${req.namespace}/${req.name}`)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
+    return this.applyPod(JSON.stringify(manifest));
+  }
+
+  async containerLog(req: LogRequest, maxBytes: number): Promise<string> {
+    const { container } = this.container(req.namespace, req.pod, req.container);
+    let path = container.logPath;
+    if (req.previous) {
+      if (container.restartCount === 0) throw new BackendError("invalid", `previous terminated container "${req.container}" in pod "${req.pod}" not found`);
+      path = join(dirname(path), `${container.restartCount - 1}.log`);
+    }
+    if (!existsSync(path)) return "";
+    return readTail(path, maxBytes);
+  }
+
+  private container(namespace: string, pod: string, name: string): { live: LivePod; container: ContainerRecord } {
+    const live = this.pods.get(`${namespace}/${pod}`);
+    if (!live) throw new BackendError("not-found", "pod does not exist");
+    const container = live.record.containers.find((c) => c.name === name);
+    if (!container) throw new BackendError("not-found", `container ${name} does not exist`);
+    return { live, container };
   }
 
   private containerLock(k: string): LimitFunction {
@@ -226,3 +312,27 @@ export class NodeAgent implements NodeBackend {
 }
 
 const key = (m: PodManifest) => `${m.metadata.namespace}/${m.metadata.name}`;
+
+/** Only registries: an `oci:` path would let a client choose where the node writes. */
+const isRegistryReference = (ref: string) => !/^(oci|oci-archive|dir|docker-archive):/.test(ref) && !ref.startsWith("/");
+
+/** The last `max` bytes of a file, from the start of a line. */
+function readTail(path: string, max: number): string {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - max);
+    const buf = Buffer.alloc(size - start);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    let text = buf.subarray(0, got).toString("utf8");
+    if (start > 0) text = text.slice(text.indexOf("\n") + 1);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}

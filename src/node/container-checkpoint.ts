@@ -3,9 +3,11 @@
  * its files and memory agree, take the rootfs diff and `runc checkpoint --leave-running --file-locks`
  * while it is paused, resume it in every case, then write the CRI-O archive (temp file, renamed when
  * complete). The container keeps running; a failure or a timeout leaves no archive and no temp files.
+ * A migration asks for the container to stay paused once the archive is written, so that nothing it
+ * does after the checkpoint is lost; any failure still resumes it.
  */
 import { statfsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { bindMountsOf, rootfsDiff, rootfsDiffExcludes, writeCrioArchive } from "../checkpoint/writer/index.js";
 import { rootfsPaths } from "./container-rootfs.js";
@@ -27,6 +29,8 @@ export interface ContainerCheckpointRequest {
   tcpEstablished: boolean;
   /** Free space that must remain on the archive's file system beyond the estimated archive size. */
   reserveBytes?: number;
+  /** Leave the container paused after a successful checkpoint (its state then is the archive's). */
+  leavePaused?: boolean;
   /** Told how long each step took (ms), for the agent's log. */
   onPhases?: (phases: Record<string, number>) => void;
 }
@@ -44,6 +48,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const memory = await memoryUsage(pod.uid, id);
   const work = await mkdtemp(join(runtime.checkpointWorkBase(memory), `${id.slice(0, 12)}-`));
   const phases: Record<string, number> = {};
+  let paused = false;
   let mark = performance.now();
   const phase = (name: string) => {
     const now = performance.now();
@@ -63,7 +68,12 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
 
     let diff: Awaited<ReturnType<typeof rootfsDiff>>;
     await runtime.runc.pause(id);
+    paused = true;
+    // The log as it stood at the freeze: what the container writes after it (running on, or a
+    // restore of this archive) is not the checkpoint's. Lines still in the pipe are in the dump.
+    const logBytes = await stat(container.logPath).then((s) => s.size, () => undefined);
     phase("pause");
+    let dumped = false;
     try {
       // Both while the container is frozen, so files and memory agree; side by side, because a
       // frozen container changes neither, and its frozen time is what users feel.
@@ -84,11 +94,15 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
       if (dump.status === "rejected") throw await withCriuError(dump.reason, join(work, "dump.log"));
       if (diffResult.status === "rejected") throw diffResult.reason;
       diff = diffResult.value;
+      dumped = !abort.signal.aborted;
     } finally {
       // Whatever happened (CRIU failed, was killed, the diff failed), the container runs on.
       phase("dump");
-      await resume(runtime, id);
-      phase("resume");
+      if (!(dumped && req.leavePaused)) {
+        await resume(runtime, id);
+        paused = false;
+        phase("resume");
+      }
     }
     if (abort.signal.aborted) throw abort.signal.reason;
 
@@ -118,6 +132,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
             rootfsDiffTar: diff.files.length > 0 ? diffTar : undefined,
             deletedFiles: diff.deleted.length > 0 ? diff.deleted : undefined,
             containerLog: container.logPath,
+            ...(logBytes !== undefined ? { containerLogBytes: logBytes } : {}),
           },
           { signal: abort.signal },
         );
@@ -132,6 +147,8 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
       }
     }
   } catch (err) {
+    // Held paused for the archive that failed to be written: it runs on after all.
+    if (paused) await resume(runtime, id);
     // The endpoint names the container; the message says what failed. Past the deadline, whatever
     // step noticed it, the reason is the deadline.
     if (abort.signal.aborted && abort.signal.reason instanceof CheckpointError) throw abort.signal.reason;
@@ -157,7 +174,7 @@ async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
 }
 
 /** `runc resume`; when that fails, whatever state runc reports decides whether to try again. */
-async function resume(runtime: PodRuntime, id: string): Promise<void> {
+export async function resume(runtime: PodRuntime, id: string): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await runtime.runc.resume(id).then(() => true, () => false)) return;
     if ((await runtime.state(id))?.status !== "paused") return;

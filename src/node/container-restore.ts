@@ -9,6 +9,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync, w
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
+import { CONTAINER_LOG_MEMBERS } from "../checkpoint/layout-names.js";
 import type { ImageDir } from "../criu-images/index.js";
 import type { SpecMount } from "../restore/bind-mount-policy.js";
 import { archiveFacts, hostFacts, preflight } from "../restore/restore-preflight.js";
@@ -44,6 +45,16 @@ export function isCheckpointLayout(dir: string): boolean {
   return ["checkpoint/inventory.img", "spec.dump", "config.dump"].every((f) => existsSync(join(dir, f)));
 }
 
+/** The name of the container a checkpoint (archive or unpacked layout) was made of. */
+export async function checkpointedContainerName(checkpoint: string): Promise<string> {
+  const cp = await Checkpoint.open(checkpoint);
+  try {
+    return cp.container().name;
+  } finally {
+    cp.close();
+  }
+}
+
 export async function planRestore(archive: string, criu: string, runtime: string): Promise<RestorePlan> {
   let cp: Checkpoint;
   try {
@@ -69,10 +80,20 @@ export async function planRestore(archive: string, criu: string, runtime: string
 
 /**
  * Fills a new container directory for `runc restore`: the CRIU images in `<dir>/checkpoint`, the
- * archive's file changes in the (already mounted) root. Returns the images directory.
+ * archive's file changes in the (already mounted) root, and the container's log so far at the start
+ * of its new log (what it wrote before the checkpoint stays with it). Returns the images directory.
  */
-export async function prepareRestore(plan: RestorePlan, dir: string): Promise<string> {
+export async function prepareRestore(plan: RestorePlan, dir: string, logPath: string): Promise<string> {
   const cp = plan.checkpoint;
+  const logMember = CONTAINER_LOG_MEMBERS.find((n) => cp.archive.has(n));
+  if (logMember) {
+    const fd = openSync(logPath, "wx", 0o600);
+    try {
+      await cp.archive.streamMember(logMember, (chunk) => void writeSync(fd, chunk));
+    } finally {
+      closeSync(fd);
+    }
+  }
   const images = join(dir, "checkpoint");
   mkdirSync(images, { recursive: true, mode: 0o700 });
   const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);

@@ -3,7 +3,7 @@
  * The settings are a zod schema because they come from the command line.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -23,6 +23,8 @@ export const NodeSettingsSchema = z.object({
   podSubnet: z.string().default("10.88.0.0/16"),
   cniPluginDir: z.string().default(DEFAULT_CNI_PLUGIN_DIR),
   insecureRegistries: z.array(z.string()).default([]),
+  /** Docker-style auth file with credentials for pushing checkpoint images. */
+  registryAuthFile: z.string().optional(),
   maxConcurrentCheckpoints: z.number().int().positive().default(4),
   keepCheckpointsPerContainer: z.number().int().positive().optional(),
   maxCheckpointsBytes: z.number().int().positive().optional(),
@@ -42,6 +44,9 @@ export async function openNodeAgent(
   shimCommand: string[],
   log?: (event: Record<string, unknown>) => void,
 ): Promise<NodeAgent> {
+  // Image builds a crash cut short; nothing else lives there.
+  rmSync(join(settings.root, "tmp"), { recursive: true, force: true });
+  mkdirSync(join(settings.root, "tmp"), { recursive: true, mode: 0o700 });
   const runtime = new PodRuntime({
     root: settings.root,
     runc: new Runc({ root: join(settings.root, "runc"), binary: settings.runc, criu: settings.criu }),
@@ -63,6 +68,11 @@ export async function openNodeAgent(
     runtime,
     maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
     log,
+    publishing: {
+      insecureRegistries: settings.insecureRegistries,
+      workDir: join(settings.root, "tmp"),
+      ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
+    },
     ...(settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
       ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
       : {}),

@@ -135,24 +135,27 @@ export class PodRuntime {
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
     const criu = this.runc.criu ?? "criu";
-    let plan: RestorePlan | undefined;
-    let image: ResolvedImage | undefined;
-    if (isArchivePath(c.image)) plan = await planRestore(c.image, criu, "runc");
-    else {
-      image = await this.opts.images.ensure(c.image, { pullPolicy });
-      // A checkpoint image (CRI-O's, checkpointctl's or ckpt's): its one layer is an archive's layout.
-      const layer = image.layers.length === 1 ? image.layers[0]! : undefined;
-      if (layer && isCheckpointLayout(layer)) {
-        plan = await planRestore(layer, criu, "runc");
-        image = undefined;
-      }
-    }
+    const found = await this.checkpointLocation(c.image, pullPolicy);
+    let image = found.image;
+    const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc") : undefined;
     try {
       if (plan?.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
       return await this.createContainer(pod, c, restartCount, image ?? (await this.opts.images.ensure(plan!.baseImage, { pullPolicy })), plan);
     } finally {
       plan?.checkpoint.close();
     }
+  }
+
+  /**
+   * Where an image reference's checkpoint is: the archive itself (a path on this node, CRI-O's local
+   * restore) or the unpacked layer of a checkpoint image (CRI-O's, checkpointctl's or ckpt's: its
+   * one layer is an archive's layout). A plain image is returned as such.
+   */
+  async checkpointLocation(reference: string, pullPolicy: "Always" | "IfNotPresent" | "Never" = "IfNotPresent"): Promise<{ checkpoint?: string; image?: ResolvedImage }> {
+    if (isArchivePath(reference)) return { checkpoint: reference };
+    const image = await this.opts.images.ensure(reference, { pullPolicy });
+    const layer = image.layers.length === 1 ? image.layers[0]! : undefined;
+    return layer && isCheckpointLayout(layer) ? { checkpoint: layer } : { image };
   }
 
   private async createContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, image: ResolvedImage, plan: RestorePlan | undefined): Promise<ContainerRecord> {
@@ -171,7 +174,7 @@ export class PodRuntime {
       const binds = plan ? restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
-      const imagesDir = plan ? await prepareRestore(plan, dir) : undefined;
+      const imagesDir = plan ? await prepareRestore(plan, dir, logPath) : undefined;
       const hostname = manifest.spec.hostname ?? podName;
       const labels = {
         "io.kubernetes.container.name": c.name,

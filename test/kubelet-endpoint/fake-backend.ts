@@ -2,13 +2,32 @@
  * A NodeBackend that records every call, for tests that must show what reached the node (and that
  * a 401 or 403 never did). Each method's behaviour can be replaced per test.
  */
-import { BackendError, type CheckpointRequest, type CheckpointResult, type NodeBackend } from "../../src/kubelet-endpoint/node-backend.js";
+import {
+  BackendError,
+  type CheckpointRequest,
+  type CheckpointResult,
+  type LogRequest,
+  type NodeBackend,
+  type RestoreRequest,
+} from "../../src/kubelet-endpoint/node-backend.js";
 
 export type BackendCall =
   | { method: "checkpointContainer"; req: CheckpointRequest }
   | { method: "listPods" }
   | { method: "applyPod"; manifest: string }
-  | { method: "deletePod"; namespace: string; name: string };
+  | { method: "deletePod"; namespace: string; name: string }
+  | { method: "resumeContainer"; namespace: string; pod: string; container: string }
+  | { method: "restorePod"; req: RestoreRequest }
+  | { method: "containerLog"; req: LogRequest; maxBytes: number };
+
+/** The CRI-format log of default/web/app. */
+export const WEB_LOG = [
+  "2026-11-23T12:00:00.000000001Z stdout F one",
+  "2026-11-23T12:00:01.5Z stderr F two",
+  "2026-11-23T12:00:02.000000000Z stdout P thr",
+  "2026-11-23T12:00:02.000000100Z stdout F ee",
+  "",
+].join("\n");
 
 export const POD_LIST = {
   kind: "PodList",
@@ -50,6 +69,27 @@ export class FakeBackend implements NodeBackend {
   async applyPod(manifest: string): Promise<unknown> {
     this.calls.push({ method: "applyPod", manifest });
     return this.applyImpl(manifest);
+  }
+
+  async resumeContainer(namespace: string, pod: string, container: string): Promise<void> {
+    this.calls.push({ method: "resumeContainer", namespace, pod, container });
+    this.known(namespace, pod, container);
+  }
+
+  async restorePod(req: RestoreRequest): Promise<unknown> {
+    this.calls.push({ method: "restorePod", req });
+    return { kind: "Pod", apiVersion: "v1", metadata: { name: req.name, namespace: req.namespace, uid: "u-3" } };
+  }
+
+  async containerLog(req: LogRequest, maxBytes: number): Promise<string> {
+    this.calls.push({ method: "containerLog", req, maxBytes });
+    this.known(req.namespace, req.pod, req.container);
+    return WEB_LOG;
+  }
+
+  private known(namespace: string, pod: string, container: string): void {
+    if (namespace !== "default" || pod !== "web") throw new BackendError("not-found", "pod does not exist");
+    if (container !== "app") throw new BackendError("not-found", `container ${container} does not exist`);
   }
 
   async deletePod(namespace: string, name: string): Promise<void> {

@@ -71,6 +71,10 @@ export interface NodeEnvOptions {
   checkpointsTmpfs?: string;
   /** More `ckpt node serve` options. */
   extraArgs?: string[];
+  /** Run the agent on a test host (test-hosts.ts), listening on its address. */
+  host?: { ip: string; prefix: string[] };
+  /** Accept the same client certificates and token as this other environment (two nodes, one client). */
+  authFrom?: NodeEnv;
 }
 
 export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promise<NodeEnv> {
@@ -78,10 +82,10 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
   const n = (process.pid % 200) + envCount++;
   const root = join(dir, "root");
   const checkpointsDir = join(dir, "checkpoints");
-  const certs = makeTestCertificates(join(dir, "pki"));
-  const alice = certs.client("alice", ["ckpt-admins"]);
-  const bob = certs.client("bob", ["viewers"]);
-  const token = `tok-${Math.random().toString(36).slice(2)}`;
+  const certs = opts.authFrom?.certs ?? makeTestCertificates(join(dir, "pki"));
+  const alice = opts.authFrom?.alice ?? certs.client("alice", ["ckpt-admins"]);
+  const bob = opts.authFrom?.bob ?? certs.client("bob", ["viewers"]);
+  const token = opts.authFrom?.token ?? `tok-${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, "tokens.csv"), `${token},tina,2001,"ckpt-admins"\n`);
   writeFileSync(join(dir, "policy.yaml"), `rules:\n  - groups: ["ckpt-admins"]\n    verbs: ["*"]\n    resources: ["nodes/*"]\n`);
   const layout = join(dir, "busybox");
@@ -99,9 +103,10 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
   const memoryWorkDir = `/dev/shm/ckpt-test-${process.pid}-${n}`;
   const subnet = `10.${100 + (n % 100)}.0.0/16`;
   const args = [
+    ...(opts.host?.prefix ?? []),
     join(REPO, "bin/ckpt"), "node", "serve",
     "--root", root, "--checkpoints-dir", checkpointsDir, "--node-name", "test-node",
-    "--address", "127.0.0.1", "--port", "0",
+    "--address", opts.host?.ip ?? "127.0.0.1", "--port", "0",
     "--client-ca-file", certs.ca.certFile, "--token-auth-file", join(dir, "tokens.csv"),
     "--authorization-policy-file", join(dir, "policy.yaml"),
     "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper, "--memory-work-dir", memoryWorkDir,

@@ -308,10 +308,10 @@ export function haveRegistryTools(): boolean {
  * here, which grants anyone what they ask (anonymous pull and push), signed with a fresh self-signed
  * key that the registry trusts.
  */
-export async function startRegistry(opts: { tokenAuth?: boolean } = {}): Promise<TestRegistry> {
+export async function startRegistry(opts: { tokenAuth?: boolean; host?: { ip: string; prefix: string[] } } = {}): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), "ckpt-registry-"));
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  // On a test host of its own the port is free: nothing else listens in that namespace.
+  const host = opts.host ? `${opts.host.ip}:5000` : `127.0.0.1:${await freePort()}`;
   const tokenLog: string[] = [];
   let tokenServer: Server | undefined;
   let auth = "";
@@ -325,7 +325,8 @@ export async function startRegistry(opts: { tokenAuth?: boolean } = {}): Promise
     config,
     `version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "storage")}\nhttp:\n  addr: ${host}\n${auth}`,
   );
-  const child: ChildProcess = spawn("/usr/bin/docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
+  const argv = [...(opts.host?.prefix ?? []), "/usr/bin/docker-registry", "serve", config];
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (output += c.toString()));

@@ -1,0 +1,41 @@
+/**
+ * A node's checkpoint archive pushed as a checkpoint image, for a migration's target node to pull:
+ * built next to the archive (the node's disk, not the client's) and sent straight to the registry.
+ */
+import { credentialsFor } from "../restore/auth-file.js";
+import { buildCheckpointImage } from "../restore/checkpoint-image.js";
+import { parseImageTarget } from "../restore/image-target.js";
+import type { LayerCompression } from "../restore/layer-blob.js";
+import { publishImage } from "../restore/publish.js";
+
+export interface ImagePublishing {
+  /** Registries reached over plain HTTP. */
+  insecureRegistries?: readonly string[];
+  /** Docker-style auth file with the registries' credentials. */
+  authFile?: string;
+  compression?: LayerCompression;
+  /** Where the layer is built (the node's own directory, not the checkpoint directory users read). */
+  workDir?: string;
+}
+
+export async function publishCheckpointImage(
+  archive: string,
+  reference: string,
+  opts: ImagePublishing,
+): Promise<{ reference: string; digest: string; bytes: number }> {
+  const target = parseImageTarget(reference);
+  if (target.kind !== "registry") throw new Error(`${reference} is not a registry reference`);
+  const credentials = opts.authFile ? credentialsFor(opts.authFile, target.ref.registry) : undefined;
+  // zstd by default: it compresses memory pages several times faster than gzip, and containerd,
+  // CRI-O and ckpt's node all read it.
+  const image = await buildCheckpointImage(archive, { compression: opts.compression ?? "zstd", ...(opts.workDir ? { tmpDir: opts.workDir } : {}) });
+  try {
+    const digest = await publishImage(image, target, {
+      insecureRegistries: opts.insecureRegistries ?? [],
+      ...(credentials ? { credentials } : {}),
+    });
+    return { reference, digest, bytes: image.layer.descriptor.size };
+  } finally {
+    image.dispose();
+  }
+}
