@@ -143,6 +143,18 @@ export class NodeAgent implements NodeBackend {
       this.pods.delete(k);
     });
     this.log({ msg: "pod deleted", pod: k });
+    await this.pruneImages();
+  }
+
+  /** Checkpoint images no pod names any more (each holds a container's memory). */
+  private async pruneImages(): Promise<void> {
+    const inUse = [...this.pods.values()].flatMap((p) => p.record.manifest.spec.containers.map((c) => c.image));
+    try {
+      const removed = await this.opts.runtime.pruneCheckpointImages(inUse);
+      if (removed.length) this.log({ msg: "checkpoint images no pod uses removed", images: removed });
+    } catch (err) {
+      this.log({ msg: "removing unused checkpoint images failed", error: (err as Error).message });
+    }
   }
 
   async listPods(): Promise<unknown> {

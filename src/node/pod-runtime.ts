@@ -8,6 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
+import { imageName, parseImageReference } from "./images/index.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
@@ -20,6 +21,10 @@ import { readFile } from "node:fs/promises";
 
 export interface ImageSource {
   ensure(reference: string, opts?: { pullPolicy?: "Always" | "IfNotPresent" | "Never" }): Promise<ResolvedImage>;
+  /** Every image the store holds (reference = its normalised name). */
+  list(): Promise<ResolvedImage[]>;
+  /** Removes images by normalised name, with the layers and blobs only they use. */
+  remove(names: readonly string[]): Promise<string[]>;
 }
 
 export interface PodRuntimeOptions {
@@ -156,6 +161,24 @@ export class PodRuntime {
     const image = await this.opts.images.ensure(reference, { pullPolicy });
     const layer = image.layers.length === 1 ? image.layers[0]! : undefined;
     return layer && isCheckpointLayout(layer) ? { checkpoint: layer } : { image };
+  }
+
+  /**
+   * Removes the checkpoint images no pod of `inUse` (image references of the node's pods) names:
+   * once restored, a container needs its checkpoint image only to be restored again on a restart,
+   * and each one holds a container's memory.
+   */
+  async pruneCheckpointImages(inUse: readonly string[]): Promise<string[]> {
+    const used = new Set<string>();
+    for (const r of inUse) {
+      try {
+        if (!isArchivePath(r)) used.add(imageName(parseImageReference(r)));
+      } catch {
+        // Not a reference the store could hold.
+      }
+    }
+    const unused = (await this.opts.images.list()).filter((i) => !used.has(i.name) && i.layers.length === 1 && isCheckpointLayout(i.layers[0]!));
+    return this.opts.images.remove(unused.map((i) => i.name));
   }
 
   private async createContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, image: ResolvedImage, plan: RestorePlan | undefined): Promise<ContainerRecord> {

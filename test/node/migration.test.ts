@@ -5,7 +5,7 @@
  * running; `--keep` copies instead of moving.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,5 +146,14 @@ describe.skipIf(!stack)("ckpt migrate: a pod moves between two nodes with its me
     expect(runcStatus(envB, onB)).toBe("running");
     const copied = await lastCount(a, "counter");
     expect(copied).toBeGreaterThan(1);
+
+    // Deleting the copy removes its checkpoint image from A's store (it holds the container's
+    // memory); the base image stays.
+    const storeNames = () =>
+      readdirSync(join(envA.root, "images", "images")).map((f) => (JSON.parse(readFileSync(join(envA.root, "images", "images", f), "utf8")) as { name: string }).name);
+    expect(storeNames().some((n) => n.includes("/default/counter-counter"))).toBe(true);
+    expect((await a.call("DELETE", "/pods/default/counter", { cert: envA.alice })).status).toBe(200);
+    expect(storeNames().some((n) => n.includes("/default/counter-counter"))).toBe(false);
+    expect(storeNames().some((n) => n.includes("library/busybox"))).toBe(true);
   }, 120_000);
 });

@@ -3,7 +3,7 @@
  * `images/`, written atomically, read back through a schema (it is on disk, so it is a boundary).
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { ImageError } from "./image-errors.js";
@@ -57,6 +57,10 @@ export class ImageRecords {
 
   async put(record: ImageRecord): Promise<void> {
     await writeFileAtomic(this.tmpDir, this.file(record.name), Buffer.from(JSON.stringify(record, null, 2) + "\n"));
+  }
+
+  async remove(name: string): Promise<void> {
+    await rm(this.file(name), { force: true });
   }
 
   async all(): Promise<ImageRecord[]> {

@@ -115,6 +115,29 @@ export class ImageStore {
     return out;
   }
 
+  /**
+   * Removes these images (normalised names), and the layers and blobs no image left in the store
+   * uses. Returns the names that were there.
+   */
+  async remove(names: readonly string[]): Promise<string[]> {
+    await this.init();
+    const all = await this.records.all();
+    const gone = all.filter((r) => names.includes(r.name));
+    if (!gone.length) return [];
+    const kept = all.filter((r) => !names.includes(r.name));
+    const keptLayers = new Set(kept.flatMap((r) => r.layers.map((l) => l.diffId)));
+    const keptBlobs = new Set(kept.flatMap((r) => [r.digest, r.manifestDigest, r.configDigest, ...r.layers.map((l) => l.digest)]));
+    for (const r of gone) {
+      // The record first: an image without it is absent, whatever of its files are left.
+      await this.records.remove(r.name);
+      for (const l of r.layers) if (!keptLayers.has(l.diffId)) await rm(this.layerDir(l.diffId), { recursive: true, force: true });
+      for (const d of [r.digest, r.manifestDigest, r.configDigest, ...r.layers.map((l) => l.digest)]) {
+        if (!keptBlobs.has(d)) await rm(this.blobs.path(d), { force: true });
+      }
+    }
+    return gone.map((r) => r.name);
+  }
+
   /** The directory a layer with this diffID unpacks to. */
   layerDir(diffId: string): string {
     return join(this.layersDir, digestHex(diffId, "layer"));

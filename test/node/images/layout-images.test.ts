@@ -4,7 +4,7 @@
  * references that cannot work.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -137,5 +137,27 @@ describe("an OCI layout on disk", () => {
     await expect(store.ensure("127.0.0.1:5000/busybox@sha256:abc")).rejects.toThrow('"sha256:abc" is not a sha256 digest');
     await expect(store.ensure(`oci:${fresh("nothing-here")}`)).rejects.toThrow(ImageError);
     expect(() => new ImageStore("/var/lib/a:b")).toThrow('":" and "," cannot appear in overlayfs lowerdir paths');
+  });
+});
+
+describe("removing images", () => {
+  it("drops the image's record, its own layers and blobs, and keeps what another image shares", async () => {
+    const shared = { entries: [{ path: "shared", type: "file" as const, content: "both" }] };
+    const a = await writeOciImage(fresh("layout"), { layers: [shared, { entries: [{ path: "only-a", type: "file", content: "a" }] }] });
+    const b = await writeOciImage(fresh("layout"), { layers: [shared, { entries: [{ path: "only-b", type: "file", content: "b" }] }] });
+    const store = new ImageStore(fresh("store"));
+    const [ra, rb] = [await store.ensure(a.reference), await store.ensure(b.reference)];
+    const blobs = () => readdirSync(join(store.root, "blobs", "sha256")).sort();
+    const before = blobs();
+    expect(await store.remove([ra.name, "oci:/nowhere:x"])).toEqual([ra.name]);
+    expect((await store.list()).map((i) => i.name)).toEqual([rb.name]);
+    expect(existsSync(ra.layers[0]!)).toBe(true);
+    expect(existsSync(ra.layers[1]!)).toBe(false);
+    expect(readFileSync(join(rb.layers[1]!, "only-b"), "utf8")).toBe("b");
+    const removed = before.filter((d) => !blobs().includes(d)).map((d) => `sha256:${d}`);
+    expect(removed.sort()).toEqual([a.manifestDigest, a.configDigest, a.layers[1]!.digest].sort());
+    // Gone means gone: ensure() pulls it again.
+    expect(await store.get(a.reference)).toBeUndefined();
+    expect((await store.ensure(a.reference)).layers).toEqual(ra.layers);
   });
 });
