@@ -4,7 +4,7 @@
  * for a container holding 1 GiB of memory.
  *
  * A real agent (`bin/ckpt node serve`, test/support/node-agent.ts) runs a busybox counter pod and a
- * pod whose container fills 1 GiB (a static C program built here with gcc, in its own image layer).
+ * pod whose container fills 1 GiB (bench/memhog.ts: a static C program built with gcc, in its own image layer).
  * Each measured pair: `curl -X POST …/checkpoint/default/counter/counter` (the whole kubelet flow:
  * pause, rootfs diff, runc checkpoint, resume, CRI-O archive written and renamed), then
  * `runc checkpoint --leave-running --image-path D --work-path D ID` on the same container with the
@@ -18,11 +18,12 @@
  * Env: BENCH_NODE_RUNS (measured pairs, default 9), BENCH_NODE_BIG_MB (1024).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { alternate, fmtMB, interrupted, measure, median, table } from "./measure.js";
+import { buildMemhogImage, MEMHOG_PATH } from "./memhog.js";
 import { fatal, positiveInt, setBenchName } from "./preconditions.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -33,25 +34,8 @@ const OVERHEAD_TARGET = 0.15;
 
 
 const { haveNodeStack, makeNodeEnv, REAL_CRIU } = await import("../test/support/node-agent.ts");
-const { writeOciImage, busyboxRootfs } = await import("../test/support/oci-images.ts");
 if (!haveNodeStack()) fatal("needs root, runc, CRIU 4.2, the CNI plugins and busybox (npm run setup)");
 if (spawnSync("sh", ["-c", "command -v gcc && command -v curl"]).status !== 0) fatal("needs gcc and curl (npm run setup)");
-
-const MEMHOG_C = `
-#include <stdlib.h>
-#include <string.h>
-#include <stdio.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  size_t mb = (size_t)atol(argv[1]);
-  char *p = malloc(mb << 20);
-  if (!p) return 1;
-  for (size_t i = 0; i < (mb << 20); i += 4096) p[i] = (char)(i >> 12);
-  printf("filled %zu MiB\\n", mb);
-  fflush(stdout);
-  for (;;) pause();
-}
-`;
 
 /** CRIU's frozen time (ms) from a stats-dump image, decoded by ckpt's own codec. */
 function frozenMs(statsDump: Buffer): number {
@@ -71,14 +55,9 @@ function diskWriteSeconds(bytes: number): number {
 }
 const env = await makeNodeEnv(join(work, "env"));
 try {
-  // The 1 GiB workload: a static binary in a layer over busybox.
-  writeFileSync(join(work, "memhog.c"), MEMHOG_C);
-  execFileSync("gcc", ["-O2", "-static", "-o", join(work, "memhog"), join(work, "memhog.c")]);
+  // The 1 GiB workload: a static binary in a layer over busybox (bench/memhog.ts).
   const bigLayout = join(work, "memhog-image");
-    await writeOciImage(bigLayout, {
-    tag: "latest",
-    layers: [{ entries: [...busyboxRootfs(), { path: "bin/memhog", type: "file", mode: 0o755, content: readFileSync(join(work, "memhog")) }] }],
-  });
+  await buildMemhogImage(work, bigLayout);
 
   const agent = await env.start();
   const token = { token: env.token };
@@ -104,7 +83,7 @@ spec:
   containers:
   - name: big
     image: oci:${bigLayout}:latest
-    command: ["/bin/memhog", "${BIG_MB}"]
+    command: ["${MEMHOG_PATH}", "${BIG_MB}"]
 `);
   const counterId = counter.status.containerStatuses[0]!.containerID.replace("runc://", "");
   const runcRoot = join(env.root, "runc");
