@@ -5,7 +5,7 @@
  * the archive chooses host paths), and `runc restore` run by the container's shim, so the restored
  * process tree gets pipes and a log like any container.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
@@ -97,6 +97,10 @@ export async function prepareRestore(plan: RestorePlan, dir: string, logPath: st
   const images = join(dir, "checkpoint");
   mkdirSync(images, { recursive: true, mode: 0o700 });
   const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
+  if (statSync(plan.archive).isDirectory() && linkImages(plan, names, images)) {
+    await applyFileChanges(plan, dir);
+    return images;
+  }
   // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
   const files = new Map<string, number>();
   try {
@@ -123,12 +127,44 @@ export async function prepareRestore(plan: RestorePlan, dir: string, logPath: st
   } finally {
     for (const fd of files.values()) closeSync(fd);
   }
+  await applyFileChanges(plan, dir);
+  return images;
+}
+
+/**
+ * An unpacked checkpoint (a checkpoint image's layer) shares its images with the container by hard
+ * links: a container's memory is not copied a second time, and CRIU only reads them. False when the
+ * two are on different file systems (then they are copied).
+ */
+function linkImages(plan: RestorePlan, names: string[], images: string): boolean {
+  for (const name of names) {
+    const parts = safeComponents(name.slice("checkpoint/".length));
+    if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+    const from = join(plan.archive, name);
+    // Regular files only: a link to a symbolic link would let CRIU follow it out of the layer.
+    if (!lstatSync(from).isFile()) throw new RestoreError(`${plan.archive}: ${name} is not a regular file`);
+    const to = join(images, ...parts);
+    mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
+    try {
+      linkSync(from, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      rmSync(images, { recursive: true, force: true });
+      mkdirSync(images, { recursive: true, mode: 0o700 });
+      return false;
+    }
+  }
+  return true;
+}
+
+/** rootfs-diff.tar and deleted.files into the container's (already mounted) root. */
+async function applyFileChanges(plan: RestorePlan, dir: string): Promise<void> {
+  const cp = plan.checkpoint;
   const root = rootfsPaths(dir).merged;
   const diff = cp.archive.has("rootfs-diff.tar") ? await memberStream(cp, "rootfs-diff.tar") : undefined;
   const deleted = cp.archive.has("deleted.files") ? (JSON.parse(Buffer.from(cp.archive.read("deleted.files")).toString("utf8")) as unknown) : [];
   if (!Array.isArray(deleted) || deleted.some((d) => typeof d !== "string")) throw new RestoreError(`${plan.archive}: deleted.files is not a list of paths`);
   await applyRootfsDiff(root, diff, deleted as string[]);
-  return images;
 }
 
 /** Sets the writable layer's root to the mode the container's "/" had, before the overlay is mounted. */

@@ -140,12 +140,20 @@ export class PodRuntime {
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
     const criu = this.runc.criu ?? "criu";
+    const steps = stepTimer();
     const found = await this.checkpointLocation(c.image, pullPolicy);
     let image = found.image;
+    steps.mark("image");
     const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc") : undefined;
     try {
-      if (plan?.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
-      return await this.createContainer(pod, c, restartCount, image ?? (await this.opts.images.ensure(plan!.baseImage, { pullPolicy })), plan);
+      if (!plan) return await this.createContainer(pod, c, restartCount, image!, undefined);
+      steps.mark("plan");
+      if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
+      const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy });
+      steps.mark("base image");
+      const record = await this.createContainer(pod, c, restartCount, base, plan, steps);
+      this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...steps.done() });
+      return record;
     } finally {
       plan?.checkpoint.close();
     }
@@ -181,7 +189,14 @@ export class PodRuntime {
     return this.opts.images.remove(unused.map((i) => i.name));
   }
 
-  private async createContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, image: ResolvedImage, plan: RestorePlan | undefined): Promise<ContainerRecord> {
+  private async createContainer(
+    pod: PodRecord,
+    c: ContainerManifest,
+    restartCount: number,
+    image: ResolvedImage,
+    plan: RestorePlan | undefined,
+    steps?: StepTimer,
+  ): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
     const pause = await this.runc.state(sandbox.id);
     if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
@@ -197,7 +212,9 @@ export class PodRuntime {
       const binds = plan ? restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
+      steps?.mark("rootfs");
       const imagesDir = plan ? await prepareRestore(plan, dir, logPath) : undefined;
+      steps?.mark("images and file changes");
       const hostname = manifest.spec.hostname ?? podName;
       const labels = {
         "io.kubernetes.container.name": c.name,
@@ -229,6 +246,7 @@ export class PodRuntime {
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
       await this.startShim(id, logPath, imagesDir);
+      steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);
       throw err;
@@ -484,5 +502,24 @@ function crioAnnotations(a: {
     "io.kubernetes.pod.name": m.name,
     "io.kubernetes.pod.namespace": m.namespace,
     "io.kubernetes.pod.uid": a.pod.uid,
+  };
+}
+
+interface StepTimer {
+  mark(step: string): void;
+  done(): Record<string, number>;
+}
+
+/** Milliseconds per named step, each from the end of the one before. */
+function stepTimer(): StepTimer {
+  const steps: Record<string, number> = {};
+  let last = performance.now();
+  return {
+    mark(step) {
+      const now = performance.now();
+      steps[step] = Math.round(now - last);
+      last = now;
+    },
+    done: () => steps,
   };
 }
