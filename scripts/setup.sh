@@ -2,7 +2,9 @@
 # Installs everything ckpt and its tests need on a fresh Debian bookworm machine (run as root):
 # npm dependencies, runc, iptables, busybox-static, and CRIU 4.2.1 with the reference tools crit 4.2.1
 # and checkpointctl 1.3.0 from Debian sid, unpacked into a private root because sid's builds need a
-# newer glibc than bookworm has. Idempotent: a second run only checks and exits.
+# newer glibc than bookworm has; and sid's containerd 2.1.9 (a real CRI runtime with CheckpointContainer)
+# with the CRI API's api.proto, in a private root of their own. Idempotent: a second run only checks
+# and exits.
 set -euo pipefail
 
 PREFIX=${CKPT_TOOLS_PREFIX:-/opt/ckpt-tools}
@@ -11,6 +13,10 @@ BIN="$PREFIX/bin"
 CRIU_WRAPPER=/usr/local/sbin/criu
 PROJECT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SID_PACKAGES=(criu libcompel1 libnet9 libnl-3-200 libc6 python3-pycriu checkpointctl)
+# containerd needs only glibc >= 2.34, so its binaries run directly from their own private root.
+CONTAINERD_ROOT="$PREFIX/containerd-root"
+CONTAINERD_PACKAGES=(containerd golang-k8s-cri-api-dev)
+CRI_API_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
 # sid's criu links bookworm's libnftables1 and libprotobuf-c1 (found through --library-path).
 # The node agent: CNI plugins (pod networks), openssl (test certificates), docker-registry (a real OCI
 # registry on loopback), skopeo and umoci (independent OCI tools the tests check our images with).
@@ -56,21 +62,52 @@ sid_tools_ok() {
     [ -x "$BIN/checkpointctl" ] && "$BIN/checkpointctl" --help >/dev/null 2>&1
 }
 
-install_sid_tools() {
+# Downloads sid's packages $3… into the directory $1 (emptied first) through a private apt list,
+# and unpacks them all into the private root $2 (replaced whole).
+fetch_sid_packages() {
+  local debs=$1 root=$2
+  shift 2
   local apt_dir="$PREFIX/apt"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$debs"
   printf 'deb %s sid main\n' "$(debian_mirror)" >"$apt_dir/sid.list"
   local opts=(-o "Dir::Etc::SourceList=$apt_dir/sid.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1)
-  log "fetching ${SID_PACKAGES[*]} from sid"
+  log "fetching $* from sid"
   apt-get "${opts[@]}" update -qq
-  (cd "$apt_dir/debs" && rm -f ./*.deb && apt-get "${opts[@]}" download -qq "${SID_PACKAGES[@]}")
-  rm -rf "$SID_ROOT.new"
-  mkdir -p "$SID_ROOT.new"
-  for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$SID_ROOT.new"; done
-  rm -rf "$SID_ROOT"
-  mv "$SID_ROOT.new" "$SID_ROOT"
+  # _apt cannot write into root's directories; the download then runs as root, which is what we want.
+  (cd "$debs" && rm -f ./*.deb && apt-get "${opts[@]}" download -qq "$@" 2>&1 | grep -v 'Download is performed unsandboxed' >&2 || true)
+  for p in "$@"; do
+    ls "$debs/${p}"_*.deb >/dev/null 2>&1 || { log "could not download $p from sid"; exit 1; }
+  done
+  rm -rf "$root.new"
+  mkdir -p "$root.new"
+  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$root.new"; done
+  rm -rf "$root"
+  mv "$root.new" "$root"
+}
+
+install_sid_tools() {
+  fetch_sid_packages "$PREFIX/apt/debs" "$SID_ROOT" "${SID_PACKAGES[@]}"
   write_wrappers
+}
+
+containerd_ok() {
+  [ -x "$BIN/containerd" ] && "$BIN/containerd" --version 2>/dev/null | grep -q ' v\?2\.1\.' &&
+    [ -x "$BIN/containerd-shim-runc-v2" ] && [ -x "$BIN/ctr" ] && "$BIN/ctr" --version >/dev/null 2>&1 &&
+    [ -f "$CONTAINERD_ROOT/$CRI_API_PROTO" ]
+}
+
+install_containerd() {
+  fetch_sid_packages "$PREFIX/apt/containerd-debs" "$CONTAINERD_ROOT" "${CONTAINERD_PACKAGES[@]}"
+  write_containerd_links
+}
+
+# Links, not wrappers: containerd starts its shim by the name containerd-shim-runc-v2 found in PATH
+# (or beside its own executable), and needs no private loader.
+write_containerd_links() {
+  mkdir -p "$BIN"
+  for b in containerd containerd-shim-runc-v2 ctr; do ln -sfn "$CONTAINERD_ROOT/usr/bin/$b" "$BIN/$b"; done
+  ln -sfn "$CONTAINERD_ROOT/$CRI_API_PROTO" "$PREFIX/cri-api.proto"
 }
 
 write_wrappers() {
@@ -116,5 +153,11 @@ else
   install_sid_tools
   sid_tools_ok || { log "CRIU 4.2.1, crit or checkpointctl does not run after install"; exit 1; }
 fi
+if containerd_ok; then
+  write_containerd_links
+else
+  install_containerd
+  containerd_ok || { log "containerd 2.1, its runc shim, ctr or the CRI api.proto is missing after install"; exit 1; }
+fi
 install_npm_dependencies
-log "ready: criu $("$CRIU_WRAPPER" --version | awk '/Version/ {print $2}'), crit and checkpointctl in $BIN"
+log "ready: criu $("$CRIU_WRAPPER" --version | awk '/Version/ {print $2}'), crit, checkpointctl, containerd $("$BIN/containerd" --version | awk '{print $3}') and ctr in $BIN"

@@ -18,6 +18,7 @@ const COMMANDS: CommandTable = {
   node: async () => (await import("./node-command.js")).nodeCommand(),
   image: async () => (await import("./image-command.js")).imageCommand(),
   migrate: async () => (await import("./migrate-command.js")).migrateCommand(),
+  cri: async () => (await import("./cri-command.js")).criCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");

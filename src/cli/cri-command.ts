@@ -1,0 +1,163 @@
+/**
+ * `ckpt cri`: a CRI runtime (containerd, CRI-O) spoken to directly over its gRPC socket, as the
+ * kubelet does: `version`, `pods`, `ps`, and `checkpoint CONTAINER --export FILE`.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { CriClient, CriError, type Container, type PodSandbox } from "../cri/client.js";
+import { UserError } from "./errors.js";
+import { writeStdout } from "./io.js";
+import { renderTable } from "./table.js";
+
+interface GlobalOptions {
+  runtimeEndpoint?: string;
+}
+
+function seconds(value: string, what: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`${what}: not a number of seconds: ${value}`);
+  return n;
+}
+
+/** Runs `fn` with a client of the endpoint the options name; CRI failures become one-line user errors. */
+async function withClient<R>(cmd: Command, fn: (client: CriClient) => Promise<R>): Promise<R> {
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  let client: CriClient | undefined;
+  try {
+    client = new CriClient({ ...(opts.runtimeEndpoint ? { endpoint: opts.runtimeEndpoint } : {}), });
+    return await fn(client);
+  } catch (err) {
+    if (err instanceof CriError) throw new UserError(err.message);
+    throw err;
+  } finally {
+    client?.close();
+  }
+}
+
+/** A nanosecond timestamp as crictl shows it: how long ago. */
+export function ago(nanos: string, now = Date.now()): string {
+  const ms = Number(BigInt(nanos) / 1_000_000n);
+  if (!ms) return "";
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} seconds ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hours ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+
+const shortId = (id: string) => id.slice(0, 13);
+
+export function podRows(pods: PodSandbox[], now = Date.now()): string[][] {
+  return pods.map((p) => [shortId(p.id), ago(p.createdAt, now), p.state.replace(/^SANDBOX_/, ""), p.metadata?.name ?? "", p.metadata?.namespace ?? "", String(p.metadata?.attempt ?? 0), p.runtimeHandler || "(default)"]);
+}
+
+export function containerRows(containers: Container[], now = Date.now()): string[][] {
+  return containers.map((c) => [
+    shortId(c.id),
+    c.image?.userSpecifiedImage || c.image?.image || c.imageRef,
+    ago(c.createdAt, now),
+    c.state.replace(/^CONTAINER_/, ""),
+    c.metadata?.name ?? "",
+    String(c.metadata?.attempt ?? 0),
+    shortId(c.podSandboxId),
+  ]);
+}
+
+const formatOption = () => new Option("--format <format>", "output format").choices(["table", "json"]).default("table");
+
+/**
+ * The container whose ID is `id` or starts with it (as crictl accepts), exactly one.
+ */
+async function findContainer(client: CriClient, id: string): Promise<Container> {
+  const all = await client.listContainers();
+  const exact = all.find((c) => c.id === id);
+  if (exact) return exact;
+  const matches = all.filter((c) => c.id.startsWith(id));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new UserError(`container ID ${id} is ambiguous: ${matches.map((c) => shortId(c.id)).join(", ")}`);
+  throw new UserError(`no container ${id} at ${client.endpoint}`);
+}
+
+/**
+ * A new, unused path beside `file`: the runtime opens the checkpoint location without truncating
+ * it (containerd), so an old file there would leave stale bytes after a shorter archive.
+ */
+function freshTempPath(file: string): string {
+  for (;;) {
+    const p = join(dirname(file), `.${basename(file)}.ckpt-${process.pid}-${randomBytes(4).toString("hex")}.partial`);
+    if (!existsSync(p)) return p;
+  }
+}
+
+export function criCommand(): Command {
+  const cri = new Command("cri")
+    .description("talk to a CRI runtime (containerd, CRI-O) over its gRPC socket, as the kubelet does")
+    .option("-r, --runtime-endpoint <endpoint>", "CRI socket, unix:///path (default: $CONTAINER_RUNTIME_ENDPOINT, else the usual sockets)");
+
+  cri
+    .command("version")
+    .description("the runtime's name and version, and the CRI version it speaks")
+    .addOption(formatOption())
+    .action(async (opts: { format: string }, cmd: Command) => {
+      const v = await withClient(cmd, (c) => c.version());
+      if (opts.format === "json") return writeStdout(JSON.stringify(v, null, 2) + "\n");
+      writeStdout(`Version:  ${v.version}\nRuntimeName:  ${v.runtimeName}\nRuntimeVersion:  ${v.runtimeVersion}\nRuntimeApiVersion:  ${v.runtimeApiVersion}\n`);
+    });
+
+  cri
+    .command("pods")
+    .description("list pod sandboxes")
+    .addOption(formatOption())
+    .action(async (opts: { format: string }, cmd: Command) => {
+      const pods = await withClient(cmd, (c) => c.listPodSandbox());
+      pods.sort((a, b) => (BigInt(b.createdAt) > BigInt(a.createdAt) ? 1 : BigInt(b.createdAt) < BigInt(a.createdAt) ? -1 : 0));
+      if (opts.format === "json") return writeStdout(JSON.stringify({ items: pods }, null, 2) + "\n");
+      writeStdout(renderTable(["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"], podRows(pods)));
+    });
+
+  cri
+    .command("ps")
+    .description("list containers (running ones; --all for every state)")
+    .option("-a, --all", "containers in every state")
+    .option("-p, --pod <id>", "only the containers of this pod sandbox")
+    .addOption(formatOption())
+    .action(async (opts: { format: string; all?: boolean; pod?: string }, cmd: Command) => {
+      const containers = await withClient(cmd, (c) =>
+        c.listContainers({ ...(opts.all ? {} : { state: { state: "CONTAINER_RUNNING" as const } }), ...(opts.pod ? { podSandboxId: opts.pod } : {}) }),
+      );
+      containers.sort((a, b) => (BigInt(b.createdAt) > BigInt(a.createdAt) ? 1 : BigInt(b.createdAt) < BigInt(a.createdAt) ? -1 : 0));
+      if (opts.format === "json") return writeStdout(JSON.stringify({ containers }, null, 2) + "\n");
+      writeStdout(renderTable(["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID"], containerRows(containers)));
+    });
+
+  cri
+    .command("checkpoint")
+    .description("checkpoint a running container through the CRI (it keeps running) into a checkpoint archive")
+    .argument("<container>", "container ID (or a unique prefix of one)")
+    .requiredOption("--export <file>", "the archive to write (replaced when complete)")
+    .option("--timeout <seconds>", "how long the runtime may take (0: its default)", "0")
+    .action(async (id: string, opts: { export: string; timeout: string }, cmd: Command) => {
+      const file = resolve(opts.export);
+      if (!existsSync(dirname(file)) || !statSync(dirname(file)).isDirectory()) throw new UserError(`${dirname(file)}: no such directory`);
+      if (existsSync(file) && statSync(file).isDirectory()) throw new UserError(`${file}: is a directory`);
+      const runtimeTimeout = seconds(opts.timeout, "--timeout");
+      const started = Date.now();
+      const container = await withClient(cmd, async (c) => {
+        const container = await findContainer(c, id);
+        const temp = freshTempPath(file);
+        try {
+          await c.checkpointContainer(container.id, temp, runtimeTimeout);
+          if (!existsSync(temp)) throw new UserError(`${c.endpoint} reported the checkpoint of ${container.id} done but wrote no archive at ${temp}`);
+          renameSync(temp, file);
+        } finally {
+          rmSync(temp, { force: true });
+        }
+        return container;
+      });
+      process.stderr.write(`checkpointed ${shortId(container.id)} (${container.metadata?.name ?? ""}) to ${file} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
+    });
+
+  return cri;
+}
