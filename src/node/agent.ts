@@ -20,6 +20,7 @@ import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js"
 import { checkpointContainer, resume } from "./container-checkpoint.js";
 import { publishCheckpointImage, type ImagePublishing } from "./checkpoint-publish.js";
 import { checkpointedContainerName } from "./container-restore.js";
+import { parseImageTarget } from "../restore/image-target.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
 import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
@@ -233,6 +234,7 @@ export class NodeAgent implements NodeBackend {
   }
 
   async restorePod(req: RestoreRequest): Promise<unknown> {
+    if (this.pods.has(`${req.namespace}/${req.name}`)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
     let name = req.container;
     if (!name) {
       try {
@@ -249,7 +251,6 @@ export class NodeAgent implements NodeBackend {
       metadata: { name: req.name, namespace: req.namespace },
       spec: { containers: [{ name, image: req.source }] },
     };
-    if (this.pods.has(`${req.namespace}/${req.name}`)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
     return this.applyPod(JSON.stringify(manifest));
   }
 
@@ -326,7 +327,13 @@ export class NodeAgent implements NodeBackend {
 const key = (m: PodManifest) => `${m.metadata.namespace}/${m.metadata.name}`;
 
 /** Only registries: an `oci:` path would let a client choose where the node writes. */
-const isRegistryReference = (ref: string) => !/^(oci|oci-archive|dir|docker-archive):/.test(ref) && !ref.startsWith("/");
+function isRegistryReference(ref: string): boolean {
+  try {
+    return parseImageTarget(ref).kind === "registry";
+  } catch {
+    return false;
+  }
+}
 
 /** The last `max` bytes of a file, from the start of a line. */
 function readTail(path: string, max: number): string {

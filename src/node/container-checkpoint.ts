@@ -14,6 +14,7 @@ import { rootfsPaths } from "./container-rootfs.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 import { checkpointFileName } from "./checkpoint-name.js";
+import { stepTimer } from "./step-timer.js";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -47,14 +48,8 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const deadline = Date.now() + timeoutSeconds * 1000;
   const memory = await memoryUsage(pod.uid, id);
   const work = await mkdtemp(join(runtime.checkpointWorkBase(memory), `${id.slice(0, 12)}-`));
-  const phases: Record<string, number> = {};
+  const steps = stepTimer();
   let paused = false;
-  let mark = performance.now();
-  const phase = (name: string) => {
-    const now = performance.now();
-    phases[name] = Math.round((now - mark) * 10) / 10;
-    mark = now;
-  };
   try {
     // An exited container (its shim has ended) has nothing to checkpoint.
     if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
@@ -64,7 +59,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     const diffTar = join(work, "rootfs-diff.tar");
     const spec = runtime.bundleSpec(id);
     const bindMounts = await bindMountsOf(spec);
-    phase("prepare");
+    steps.mark("prepare");
 
     let diff: Awaited<ReturnType<typeof rootfsDiff>>;
     await runtime.runc.pause(id);
@@ -72,7 +67,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     // The log as it stood at the freeze: what the container writes after it (running on, or a
     // restore of this archive) is not the checkpoint's. Lines still in the pipe are in the dump.
     const logBytes = await stat(container.logPath).then((s) => s.size, () => undefined);
-    phase("pause");
+    steps.mark("pause");
     let dumped = false;
     try {
       // Both while the container is frozen, so files and memory agree; side by side, because a
@@ -97,11 +92,11 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
       dumped = !abort.signal.aborted;
     } finally {
       // Whatever happened (CRIU failed, was killed, the diff failed), the container runs on.
-      phase("dump");
+      steps.mark("dump");
       if (!(dumped && req.leavePaused)) {
         await resume(runtime, id);
         paused = false;
-        phase("resume");
+        steps.mark("resume");
       }
     }
     if (abort.signal.aborted) throw abort.signal.reason;
@@ -136,8 +131,8 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
           },
           { signal: abort.signal },
         );
-        phase("archive");
-        req.onPhases?.(phases);
+        steps.mark("archive");
+        req.onPhases?.(steps.done());
         return written;
       } catch (err) {
         // The kubelet's names have one-second resolution: another checkpoint of this container took

@@ -97,38 +97,36 @@ export async function prepareRestore(plan: RestorePlan, dir: string, logPath: st
   const images = join(dir, "checkpoint");
   mkdirSync(images, { recursive: true, mode: 0o700 });
   const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
-  if (statSync(plan.archive).isDirectory() && linkImages(plan, names, images)) {
-    await applyFileChanges(plan, dir);
-    return images;
-  }
+  if (!(statSync(plan.archive).isDirectory() && linkImages(plan, names, images))) await copyImages(plan, names, images);
+  await applyFileChanges(plan, dir);
+  return images;
+}
+
+/** Where the image member `name` ("checkpoint/…") goes under `images`; its directory is made. */
+function imagePath(plan: RestorePlan, name: string, images: string): string {
+  const parts = safeComponents(name.slice("checkpoint/".length));
+  if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+  const path = join(images, ...parts);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return path;
+}
+
+/** The image members written out of the archive. */
+async function copyImages(plan: RestorePlan, names: string[], images: string): Promise<void> {
   // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
   const files = new Map<string, number>();
+  const open = (name: string) => {
+    let fd = files.get(name);
+    if (fd === undefined) files.set(name, (fd = openSync(imagePath(plan, name, images), "wx", 0o600)));
+    return fd;
+  };
   try {
-    await cp.archive.streamMembers(names, (name, chunk, offset) => {
-      let fd = files.get(name);
-      if (fd === undefined) {
-        const parts = safeComponents(name.slice("checkpoint/".length));
-        if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
-        const path = join(images, ...parts);
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        fd = openSync(path, "wx", 0o600);
-        files.set(name, fd);
-      }
-      writeSync(fd, chunk, 0, chunk.length, offset);
-    });
+    await plan.checkpoint.archive.streamMembers(names, (name, chunk, offset) => void writeSync(open(name), chunk, 0, chunk.length, offset));
     // Members with no data get no chunk: create them too.
-    for (const name of names) {
-      if (files.has(name)) continue;
-      const parts = safeComponents(name.slice("checkpoint/".length));
-      if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
-      mkdirSync(dirname(join(images, ...parts)), { recursive: true, mode: 0o700 });
-      files.set(name, openSync(join(images, ...parts), "wx", 0o600));
-    }
+    for (const name of names) open(name);
   } finally {
     for (const fd of files.values()) closeSync(fd);
   }
-  await applyFileChanges(plan, dir);
-  return images;
 }
 
 /**
@@ -138,13 +136,10 @@ export async function prepareRestore(plan: RestorePlan, dir: string, logPath: st
  */
 function linkImages(plan: RestorePlan, names: string[], images: string): boolean {
   for (const name of names) {
-    const parts = safeComponents(name.slice("checkpoint/".length));
-    if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
+    const to = imagePath(plan, name, images);
     const from = join(plan.archive, name);
     // Regular files only: a link to a symbolic link would let CRIU follow it out of the layer.
     if (!lstatSync(from).isFile()) throw new RestoreError(`${plan.archive}: ${name} is not a regular file`);
-    const to = join(images, ...parts);
-    mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
     try {
       linkSync(from, to);
     } catch (err) {

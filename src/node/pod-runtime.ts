@@ -8,6 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
+import { stepTimer, type StepTimer } from "./step-timer.js";
 import { imageName, parseImageReference } from "./images/index.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
@@ -142,11 +143,10 @@ export class PodRuntime {
     const criu = this.runc.criu ?? "criu";
     const steps = stepTimer();
     const found = await this.checkpointLocation(c.image, pullPolicy);
-    let image = found.image;
     steps.mark("image");
     const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc") : undefined;
     try {
-      if (!plan) return await this.createContainer(pod, c, restartCount, image!, undefined);
+      if (!plan) return await this.createContainer(pod, c, restartCount, found.image!, undefined);
       steps.mark("plan");
       if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
       const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy });
@@ -502,24 +502,5 @@ function crioAnnotations(a: {
     "io.kubernetes.pod.name": m.name,
     "io.kubernetes.pod.namespace": m.namespace,
     "io.kubernetes.pod.uid": a.pod.uid,
-  };
-}
-
-interface StepTimer {
-  mark(step: string): void;
-  done(): Record<string, number>;
-}
-
-/** Milliseconds per named step, each from the end of the one before. */
-function stepTimer(): StepTimer {
-  const steps: Record<string, number> = {};
-  let last = performance.now();
-  return {
-    mark(step) {
-      const now = performance.now();
-      steps[step] = Math.round(now - last);
-      last = now;
-    },
-    done: () => steps,
   };
 }

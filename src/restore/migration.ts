@@ -9,6 +9,8 @@
  * the source wrote before it was paused to the first line the target wrote after the restore.
  */
 import { z } from "zod";
+import { byteToString } from "../analyze/units.js";
+import { rfc3339Nanos } from "../kubelet-endpoint/cri-log.js";
 import type { NodeClient } from "../node-client/node-client.js";
 
 export class MigrationError extends Error {
@@ -111,7 +113,6 @@ function logLines(text: string): LogLine[] {
 
 const path = (...parts: string[]) => "/" + parts.map(encodeURIComponent).join("/");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const mib = (n: number) => (n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
 /** A repository name the registry takes: lower case, the pod and container in it. */
@@ -120,14 +121,10 @@ export function checkpointImageName(registry: string, namespace: string, pod: st
   return `${registry.replace(/\/+$/, "")}/${namespace}/${pod}-${container}:checkpoint-${stamp}`;
 }
 
-/** Nanosecond-exact difference of two RFC3339 times, in milliseconds. */
+/** Nanosecond-exact difference of two RFC3339 times, in milliseconds (NaN when one is not a time). */
 function msBetween(a: string, b: string): number {
-  const nanos = (t: string) => {
-    const m = /^(.*?)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(t);
-    if (!m) return NaN;
-    return Date.parse(m[1]! + m[3]!) * 1e6 + Number((m[2] ?? "").padEnd(9, "0"));
-  };
-  return (nanos(b) - nanos(a)) / 1e6;
+  const [x, y] = [rfc3339Nanos(a), rfc3339Nanos(b)];
+  return x === undefined || y === undefined ? NaN : Number(y - x) / 1e6;
 }
 
 export async function migratePod(o: MigrationOptions): Promise<MigrationResult> {
@@ -168,8 +165,8 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
       if (!answer.image) throw new MigrationError(`${o.source.server} did not push ${ref}: it is not a ckpt node`);
       const total = now() - started;
       const push = answer.durations?.push ?? 0;
-      step({ step: "checkpoint", detail: `${id}/${name} → ${answer.items[0]} (${mib(answer.bytes ?? 0)})`, ms: total - push });
-      step({ step: "push", detail: `${answer.image.reference}@${answer.image.digest} (layer ${mib(answer.image.bytes)})`, ms: push });
+      step({ step: "checkpoint", detail: `${id}/${name} → ${answer.items[0]} (${byteToString(answer.bytes ?? 0)})`, ms: total - push });
+      step({ step: "push", detail: `${answer.image.reference}@${answer.image.digest} (layer ${byteToString(answer.image.bytes)})`, ms: push });
       // By digest: the target verifies it pulls exactly what was pushed.
       images.set(name, `${ref.replace(/:[^:/]+$/, "")}@${answer.image.digest}`);
       if (!o.keep) {
