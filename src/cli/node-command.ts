@@ -43,6 +43,8 @@ function serveCommand(): Command {
     .option("--bridge <name>", "the pods' bridge device", "ckpt0")
     .option("--insecure-registry <host:port>", "a registry reached over plain HTTP (repeatable)", collect, [] as string[])
     .option("--registry-auth-file <file>", "docker-style auth file: credentials for pushing checkpoint images")
+    .option("--runtime-endpoint <endpoint>", "a CRI runtime's socket (unix:///run/containerd/containerd.sock): run pods through it instead of the built-in runc runtime")
+    .option("--cgroup-root <path>", "with --runtime-endpoint: the cgroup parent of the pods (default: the runtime's)")
     .option("--runc <path>", "runc binary", "runc")
     .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
     .option("--keep-checkpoints <n>", "keep the newest N archives per container (pinned ones aside)", int("--keep-checkpoints"))
@@ -65,6 +67,8 @@ function serveCommand(): Command {
         ...(o.registryAuthFile ? { registryAuthFile: o.registryAuthFile } : {}),
         maxConcurrentCheckpoints: o.maxConcurrentCheckpoints,
         ...(o.memoryWorkDir !== undefined ? { memoryWorkDir: o.memoryWorkDir } : {}),
+        ...(o.runtimeEndpoint ? { runtimeEndpoint: o.runtimeEndpoint } : {}),
+        ...(o.cgroupRoot ? { cgroupRoot: o.cgroupRoot } : {}),
         ...(o.keepCheckpoints !== undefined ? { keepCheckpointsPerContainer: o.keepCheckpoints } : {}),
         ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
       });

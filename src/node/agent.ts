@@ -5,7 +5,7 @@
  * containers, which never depend on the agent process (each has its shim).
  */
 import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
 import {
@@ -16,11 +16,14 @@ import {
   type NodeBackend,
   type RestoreRequest,
 } from "../kubelet-endpoint/node-backend.js";
-import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js";
+import type { RetentionPolicy } from "./checkpoint-retention.js";
 import { checkpointContainer, resume } from "./container-checkpoint.js";
-import { publishCheckpointImage, type ImagePublishing } from "./checkpoint-publish.js";
+import type { ImagePublishing } from "./checkpoint-publish.js";
+import { completeCheckpoint } from "./checkpoint-completion.js";
 import { checkpointedContainerName } from "./container-restore.js";
-import { parseImageTarget } from "../restore/image-target.js";
+import { isRegistryReference } from "../restore/image-target.js";
+import { readTail } from "./log-tail.js";
+import { keyedLocks } from "./keyed-locks.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
 import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
@@ -54,7 +57,7 @@ export class NodeAgent implements NodeBackend {
   private readonly pods = new Map<string, LivePod>();
   private readonly state: NodeState;
   private readonly checkpoints: LimitFunction;
-  private readonly containerLocks = new Map<string, LimitFunction>();
+  private readonly containerLock = keyedLocks();
   private timer: NodeJS.Timeout | undefined;
   private readonly log: (event: Record<string, unknown>) => void;
 
@@ -195,24 +198,13 @@ export class NodeAgent implements NodeBackend {
               this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, ...phases });
             },
           });
-          if (req.image) {
-            const t0 = performance.now();
-            try {
-              written.image = await publishCheckpointImage(written.path, req.image, this.opts.publishing ?? {});
-            } catch (err) {
-              // The archive stays (it is complete); the container must not stay paused for an image
-              // that never reached the registry.
-              if (req.leavePaused) await resume(this.opts.runtime, container.id);
-              throw new BackendError("runtime", `pushing the checkpoint image ${req.image}: ${(err as Error).message}`, { cause: err });
-            }
-            durations.push = Math.round(performance.now() - t0);
-          }
-          written.durations = durations;
-          if (this.opts.retention) {
-            const removed = applyRetention(this.opts.checkpointsDir, this.opts.retention);
-            if (removed.length) this.log({ msg: "old checkpoints removed (retention policy)", archives: removed });
-          }
-          return written;
+          return await completeCheckpoint(written, req, durations, {
+            checkpointsDir: this.opts.checkpointsDir,
+            publishing: this.opts.publishing,
+            retention: this.opts.retention,
+            log: this.log,
+            resume: () => resume(this.opts.runtime, container.id),
+          });
         } catch (err) {
           if (err instanceof BackendError) throw err;
           throw new BackendError("runtime", (err as Error).message, { cause: err });
@@ -273,12 +265,6 @@ export class NodeAgent implements NodeBackend {
     return { live, container };
   }
 
-  private containerLock(k: string): LimitFunction {
-    let l = this.containerLocks.get(k);
-    if (!l) this.containerLocks.set(k, (l = pLimit(1)));
-    return l;
-  }
-
   /** Restarts containers that exited, as their pod's restart policy says. */
   private reconciling = false;
   async reconcile(): Promise<void> {
@@ -325,33 +311,3 @@ export class NodeAgent implements NodeBackend {
 }
 
 const key = (m: PodManifest) => `${m.metadata.namespace}/${m.metadata.name}`;
-
-/** Only registries: an `oci:` path would let a client choose where the node writes. */
-function isRegistryReference(ref: string): boolean {
-  try {
-    return parseImageTarget(ref).kind === "registry";
-  } catch {
-    return false;
-  }
-}
-
-/** The last `max` bytes of a file, from the start of a line. */
-function readTail(path: string, max: number): string {
-  const fd = openSync(path, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const start = Math.max(0, size - max);
-    const buf = Buffer.alloc(size - start);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, start + got);
-      if (n === 0) break;
-      got += n;
-    }
-    let text = buf.subarray(0, got).toString("utf8");
-    if (start > 0) text = text.slice(text.indexOf("\n") + 1);
-    return text;
-  } finally {
-    closeSync(fd);
-  }
-}

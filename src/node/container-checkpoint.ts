@@ -15,6 +15,7 @@ import type { ContainerRecord, PodRecord } from "./node-state.js";
 import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 import { checkpointFileName } from "./checkpoint-name.js";
 import { stepTimer } from "./step-timer.js";
+import { criuLogError } from "./criu-log.js";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -157,14 +158,11 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
 
 /** runc says only that CRIU failed; CRIU's log says why. The first error line goes into the message. */
 async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
-  const log = await readFile(dumpLog, "utf8").catch(() => "");
-  // CRIU logs "Can't setup RLIMIT_NOFILE for self" on every run here; it is harmless (not the cause).
-  const line = log.split("\n").find((l) => /\bError \(/.test(l) && !l.includes("RLIMIT_NOFILE"));
+  const why = criuLogError(await readFile(dumpLog, "utf8").catch(() => ""));
   if (!(err instanceof Error)) return err;
   // runc points at its log file, which goes away with the work directory.
   const runcSaid = err.message.replace(/\s*(\\n|\n)log file: .*$/s, "");
-  if (!line) return new CheckpointError(runcSaid, { cause: err });
-  const why = line.replace(/^\(\s*[\d.]+\)\s*/, "").trim();
+  if (!why) return new CheckpointError(runcSaid, { cause: err });
   return new CheckpointError(`${runcSaid}; CRIU: ${why}`, { cause: err });
 }
 

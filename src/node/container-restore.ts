@@ -5,7 +5,7 @@
  * the archive chooses host paths), and `runc restore` run by the container's shim, so the restored
  * process tree gets pipes and a log like any container.
  */
-import { chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
@@ -189,4 +189,30 @@ function rootMode(images: ImageDir): number | undefined {
 
 export function writeSpec(dir: string, spec: Record<string, unknown>): void {
   writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
+}
+
+/** Files a CRI runtime binds into every container; a dump made there expects them bound again. */
+const RUNTIME_FILE_BINDS = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/shm"] as const;
+
+/**
+ * The new pod's versions of the runtime's own bind mounts the archive had (containerd binds
+ * /etc/hosts, /etc/hostname, /etc/resolv.conf and the sandbox's /dev/shm; CRIU needs each one mapped
+ * again on restore): made for the new pod in the container's directory, never the archive's paths.
+ */
+export function runtimeFileBinds(mounts: readonly SpecMount[], containerDir: string, pod: { hostname: string; ip: string }): { source: string; destination: string; readOnly: boolean }[] {
+  const out: { source: string; destination: string; readOnly: boolean }[] = [];
+  const dir = join(containerDir, "runtime-files");
+  for (const m of mounts) {
+    const dest = m.destination.replace(/\/+$/, "");
+    const isBind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+    if (!isBind || !(RUNTIME_FILE_BINDS as readonly string[]).includes(dest)) continue;
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const source = join(dir, dest.slice(1).replaceAll("/", "_"));
+    if (dest === "/dev/shm") mkdirSync(source, { recursive: true, mode: 0o1777 });
+    else if (dest === "/etc/hosts") writeFileSync(source, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${pod.ip}\t${pod.hostname}\n`);
+    else if (dest === "/etc/hostname") writeFileSync(source, `${pod.hostname}\n`);
+    else copyFileSync("/etc/resolv.conf", source);
+    out.push({ source, destination: dest, readOnly: (m.options ?? []).includes("ro") });
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 /**
- * Assembles a node agent from its settings: runc, the pod network, the image store, the runtime.
+ * Assembles a node agent from its settings: runc, the pod network, the image store, the runtime; or,
+ * with a runtime endpoint, the agent that runs pods through that CRI runtime.
  * The settings are a zod schema because they come from the command line.
  */
 import { createHash } from "node:crypto";
@@ -7,7 +8,9 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { CriClient } from "../cri/client.js";
 import { NodeAgent } from "./agent.js";
+import { CriNodeAgent } from "./cri/cri-agent.js";
 import { ImageStore } from "./images/image-store.js";
 import { DEFAULT_CNI_PLUGIN_DIR, PodNetwork } from "./pod-network.js";
 import { PodRuntime } from "./pod-runtime.js";
@@ -30,6 +33,10 @@ export const NodeSettingsSchema = z.object({
   maxCheckpointsBytes: z.number().int().positive().optional(),
   /** tmpfs directory for CRIU's images while they are archived ("" to keep them on disk). */
   memoryWorkDir: z.string().optional(),
+  /** A CRI runtime's socket (unix:///…): pods go through it instead of the built-in runc runtime. */
+  runtimeEndpoint: z.string().optional(),
+  /** The cgroup parent of pods made through the CRI runtime (default: the runtime's). */
+  cgroupRoot: z.string().optional(),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -43,10 +50,34 @@ export async function openNodeAgent(
   settings: NodeSettings,
   shimCommand: string[],
   log?: (event: Record<string, unknown>) => void,
-): Promise<NodeAgent> {
+): Promise<NodeAgent | CriNodeAgent> {
   // Image builds a crash cut short; nothing else lives there.
   rmSync(join(settings.root, "tmp"), { recursive: true, force: true });
   mkdirSync(join(settings.root, "tmp"), { recursive: true, mode: 0o700 });
+  const publishing = {
+    insecureRegistries: settings.insecureRegistries,
+    workDir: join(settings.root, "tmp"),
+    ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
+  };
+  const retention =
+    settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
+      ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
+      : {};
+  if (settings.runtimeEndpoint) {
+    return CriNodeAgent.open({
+      nodeName: settings.nodeName,
+      root: settings.root,
+      checkpointsDir: settings.checkpointsDir,
+      client: new CriClient({ endpoint: settings.runtimeEndpoint }),
+      checkpointImages: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
+      criu: settings.criu,
+      maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
+      ...(settings.cgroupRoot ? { cgroupParent: settings.cgroupRoot } : {}),
+      ...(log ? { log } : {}),
+      publishing,
+      ...retention,
+    });
+  }
   const runtime = new PodRuntime({
     root: settings.root,
     runc: new Runc({ root: join(settings.root, "runc"), binary: settings.runc, criu: settings.criu }),
@@ -68,13 +99,7 @@ export async function openNodeAgent(
     runtime,
     maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
     log,
-    publishing: {
-      insecureRegistries: settings.insecureRegistries,
-      workDir: join(settings.root, "tmp"),
-      ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
-    },
-    ...(settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
-      ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
-      : {}),
+    publishing,
+    ...retention,
   });
 }

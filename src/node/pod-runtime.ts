@@ -4,18 +4,20 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
 import { stepTimer, type StepTimer } from "./step-timer.js";
+import { volumeBindMounts } from "./pod-volumes.js";
+import { criuLogError } from "./criu-log.js";
 import { imageName, parseImageReference } from "./images/index.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import type { ContainerManifest, PodManifest } from "./pod-manifest.js";
 import { netnsPath, type PodNetwork } from "./pod-network.js";
 import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
-import { applyRootMode, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
+import { applyRootMode, runtimeFileBinds, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 import { readFile } from "node:fs/promises";
@@ -209,7 +211,9 @@ export class PodRuntime {
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
     const createdAt = new Date().toISOString();
     try {
-      const binds = plan ? restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)) : this.volumeBinds(pod, c);
+      const binds = plan
+        ? [...restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)), ...runtimeFileBinds(plan.mounts, dir, { hostname: manifest.spec.hostname ?? podName, ip: sandbox.ip })]
+        : this.volumeBinds(pod, c);
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
       steps?.mark("rootfs");
@@ -271,24 +275,11 @@ export class PodRuntime {
 
   /** The container's volume mounts as bind mounts: emptyDirs made on first use, hostPaths checked. */
   private volumeBinds(pod: PodRecord, c: ContainerManifest): BindMountSpec[] {
-    return c.volumeMounts.map((m) => {
-      const v = pod.manifest.spec.volumes.find((x) => x.name === m.name)!;
-      let source: string;
-      if (v.hostPath) {
-        source = v.hostPath.path;
-        if (v.hostPath.type === "DirectoryOrCreate") mkdirSync(source, { recursive: true, mode: 0o755 });
-        if (!existsSync(source)) throw new RuntimeError(`volume ${v.name}: hostPath ${source} does not exist`);
-        const isDir = statSync(source).isDirectory();
-        if ((v.hostPath.type === "Directory" || v.hostPath.type === "DirectoryOrCreate") && !isDir) throw new RuntimeError(`volume ${v.name}: ${source} is not a directory`);
-        if (v.hostPath.type === "File" && isDir) throw new RuntimeError(`volume ${v.name}: ${source} is not a file`);
-      } else {
-        source = join(this.podVolumesDir(pod.uid), v.name);
-        // Kubernetes makes emptyDir world-writable: the container's user may be anyone.
-        mkdirSync(source, { recursive: true });
-        chmodSync(source, 0o777);
-      }
-      return { source, destination: m.mountPath, readOnly: m.readOnly };
-    });
+    try {
+      return volumeBindMounts(pod.manifest, c, this.podVolumesDir(pod.uid));
+    } catch (err) {
+      throw new RuntimeError((err as Error).message);
+    }
   }
 
   /** Starts the container's shim detached and waits until runc reports the container running. */
@@ -316,7 +307,11 @@ export class PodRuntime {
       if (!exit && shimEnded !== undefined) {
         throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shimEnded}): ${shimError.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
       }
-      if (exit) throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${tail(logPath)}`);
+      if (exit) {
+        // runc says only that CRIU failed; CRIU's restore log says why.
+        const why = restoreFrom ? criuLogError(readFileSafe(join(dir, "restore-work", "restore.log"))) : undefined;
+        throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${why ? `CRIU: ${why}` : tail(logPath)}`);
+      }
       const st = await this.runc.state(id).catch(() => undefined);
       if (st?.status === "running") {
         child.stderr!.destroy();
@@ -455,6 +450,14 @@ function removePodCgroups(uid: string): void {
         // Absent, or still in use: left for the next delete.
       }
     }
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
   }
 }
 

@@ -1,8 +1,10 @@
 /**
  * A pod as the kubelet reports it in `GET /pods`: the v1.Pod object with its status (phase, pod IP,
- * container statuses), built from the agent's record and what runc and the shims say now.
+ * container statuses), built from the agent's record and what runc and the shims say now (or, on a
+ * CRI runtime, from what the runtime reports).
  */
 import type { ContainerRecord, PodRecord } from "./node-state.js";
+import type { PodManifest } from "./pod-manifest.js";
 import type { PodRuntime } from "./pod-runtime.js";
 
 async function containerStatus(c: ContainerRecord, runtime: PodRuntime): Promise<Record<string, unknown>> {
@@ -38,8 +40,22 @@ async function containerStatus(c: ContainerRecord, runtime: PodRuntime): Promise
 }
 
 export async function podObject(record: PodRecord, runtime: PodRuntime, nodeName: string): Promise<Record<string, unknown>> {
-  const m = record.manifest;
   const statuses = await Promise.all(record.containers.map((c) => containerStatus(c, runtime)));
+  return podObjectOf({ manifest: record.manifest, uid: record.uid, createdAt: record.createdAt, ip: record.sandbox.ip }, statuses, nodeName);
+}
+
+/** What a v1 Pod object is made of, whichever runtime runs the pod. */
+export interface PodFacts {
+  manifest: PodManifest;
+  uid: string;
+  /** RFC 3339. */
+  createdAt: string;
+  ip: string;
+}
+
+/** The v1 Pod object from the pod's facts and its containers' v1 ContainerStatus objects. */
+export function podObjectOf(pod: PodFacts, statuses: Record<string, unknown>[], nodeName: string): Record<string, unknown> {
+  const m = pod.manifest;
   const running = statuses.filter((s) => s.ready).length;
   const terminated = statuses.map((s) => (s.state as { terminated?: { exitCode: number } }).terminated).filter(Boolean);
   let phase = "Pending";
@@ -53,8 +69,8 @@ export async function podObject(record: PodRecord, runtime: PodRuntime, nodeName
     metadata: {
       name: m.metadata.name,
       namespace: m.metadata.namespace,
-      uid: record.uid,
-      creationTimestamp: record.createdAt,
+      uid: pod.uid,
+      creationTimestamp: pod.createdAt,
       labels: m.metadata.labels,
       annotations: m.metadata.annotations,
     },
@@ -66,9 +82,9 @@ export async function podObject(record: PodRecord, runtime: PodRuntime, nodeName
         { type: "ContainersReady", status: ready ? "True" : "False" },
         { type: "PodScheduled", status: "True" },
       ],
-      podIP: record.sandbox.ip,
-      podIPs: [{ ip: record.sandbox.ip }],
-      startTime: record.createdAt,
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      startTime: pod.createdAt,
       containerStatuses: statuses,
     },
   };

@@ -40,3 +40,12 @@ export function isInsecureRegistry(host: string, insecureHosts: readonly string[
   const name = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
   return name === "localhost" || name === "::1" || /^127\./.test(name) || insecureHosts.includes(name);
 }
+
+/** Only registries: an `oci:` path would let a client choose where a node writes. */
+export function isRegistryReference(ref: string): boolean {
+  try {
+    return parseImageTarget(ref).kind === "registry";
+  } catch {
+    return false;
+  }
+}

@@ -44,6 +44,8 @@ export interface TestContainerd {
   image: string;
   process: ChildProcess;
   log(): string;
+  /** Makes the CRIU containerd runs hang ("slow") or work again (undefined). */
+  criuMode(mode: "slow" | undefined): void;
   /** Stops containerd and removes everything it and its pods made. Safe to call twice. */
   cleanup(): Promise<void>;
 }
@@ -84,6 +86,8 @@ temp = ${q(join(dir, "tmp"))}
       default_runtime_name = 'runc'
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
         runtime_type = 'io.containerd.runc.v2'
+        # A container names its CRIU config file (tcp-established) through this annotation.
+        container_annotations = ['org.criu.config']
         [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
           Root = ${q(join(dir, "runc"))}
     [plugins.'io.containerd.cri.v1.runtime'.cni]
@@ -127,6 +131,19 @@ function shimsOf(address: string): { pid: number; namespace: string; id: string 
   return found;
 }
 
+function processesMentioning(dir: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, "utf8").includes(dir + "/")) found.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
 function mountsUnder(dir: string): string[] {
   return readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
@@ -163,8 +180,13 @@ export async function startContainerd(): Promise<TestContainerd> {
   writeFileSync(config, configToml(dir, socket, cniConfDir));
 
   let output = "";
-  // The CRIU 4.2.1 wrapper (/usr/local/sbin) before bookworm's broken 3.17, the containerd binaries next.
-  const env = { ...process.env, PATH: `/usr/local/sbin:${TOOLS_BIN}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+  // A CRIU the test can make hang, in front of the CRIU 4.2.1 wrapper (/usr/local/sbin, itself before
+  // bookworm's broken 3.17); the containerd binaries next.
+  const criuBin = join(dir, "criu-bin");
+  mkdirSync(criuBin);
+  const slowFlag = join(dir, "criu-slow");
+  writeFileSync(join(criuBin, "criu"), `#!/bin/sh\n[ -e ${slowFlag} ] && [ "$1" != check ] && [ "$1" != --version ] && sleep 15\nexec ${CRIU_WRAPPER} "$@"\n`, { mode: 0o755 });
+  const env = { ...process.env, PATH: `${criuBin}:/usr/local/sbin:${TOOLS_BIN}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
   const child = spawn(CONTAINERD, ["--config", config], { stdio: ["ignore", "pipe", "pipe"], env });
   child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
@@ -188,9 +210,10 @@ export async function startContainerd(): Promise<TestContainerd> {
     for (const ns of existsSync(runcRoot) ? readdirSync(runcRoot) : []) {
       for (const id of readdirSync(join(runcRoot, ns))) spawnSync("runc", ["--root", join(runcRoot, ns), "delete", "--force", id], { stdio: "ignore" });
     }
-    for (const s of shimsOf(socket)) {
+    // Shims, and a CRIU wrapper a test made hang (it runs on after its shim).
+    for (const pid of [...shimsOf(socket).map((s) => s.pid), ...processesMentioning(dir)]) {
       try {
-        process.kill(s.pid, "SIGKILL");
+        process.kill(pid, "SIGKILL");
       } catch {
         // gone already
       }
@@ -248,6 +271,36 @@ export async function startContainerd(): Promise<TestContainerd> {
     image: TEST_IMAGE,
     process: child,
     log: () => output,
+    criuMode: (mode) => (mode ? writeFileSync(slowFlag, "") : rmSync(slowFlag, { force: true })),
     cleanup,
   };
+}
+
+/** The names in `ip netns list` that containerd's CNI gives pod namespaces ("cni-UUID"). */
+export function cniNetns(): string[] {
+  const out = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
+  return out
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((n) => n.startsWith("cni-"));
+}
+
+/**
+ * What a stopped test containerd left behind: live processes naming its socket or directory, mounts
+ * under its directory, pod network namespaces not in `netnsBefore`, its bridge, its directory.
+ */
+export function leftoversOf(cd: TestContainerd, netnsBefore: string[]): string[] {
+  const found: string[] = [];
+  for (const pid of processesMentioning(cd.dir)) {
+    try {
+      if (!/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) found.push(`process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  for (const m of mountsUnder(cd.dir)) found.push(`mount ${m}`);
+  for (const n of cniNetns().filter((x) => !netnsBefore.includes(x))) found.push(`netns ${n}`);
+  if (spawnSync("ip", ["link", "show", cd.bridge], { stdio: "ignore" }).status === 0) found.push(`bridge ${cd.bridge}`);
+  if (existsSync(cd.dir)) found.push(`directory ${cd.dir}`);
+  return found;
 }

@@ -100,6 +100,30 @@ export class ImageStore {
     return this.resolved(record, reference);
   }
 
+  /**
+   * The annotations of the image's manifest, and of the index entry that chose it: enough to tell a
+   * checkpoint image from a plain one without pulling its layers.
+   */
+  async annotations(reference: string, signal?: AbortSignal): Promise<Record<string, string>> {
+    const ref = parseImageReference(reference);
+    const source = this.source(ref);
+    let doc: FetchedManifest = await source.resolve(signal);
+    const found: Record<string, string> = {};
+    for (let depth = 0; manifestKind(doc.bytes, doc.mediaType, doc.where) === "index"; depth++) {
+      if (depth === MAX_INDEX_DEPTH) throw new ImageError(`${doc.where}: image indexes nested more than ${MAX_INDEX_DEPTH} deep`);
+      const entry = selectPlatform(parseDocument(ImageIndex, doc.bytes, doc.where), this.platform, doc.where);
+      Object.assign(found, entry.annotations ?? {});
+      doc = await source.manifest(entry, signal);
+    }
+    return { ...found, ...(parseDocument(ImageManifest, doc.bytes, doc.where).annotations ?? {}) };
+  }
+
+  private source(ref: ImageReference): ImageSource {
+    return ref.kind === "oci-layout"
+      ? new LayoutSource(ref)
+      : new RegistrySource(ref, { insecure: this.insecure.has(ref.registry), ...(this.opts.requestTimeoutMs ? { requestTimeoutMs: this.opts.requestTimeoutMs } : {}) });
+  }
+
   /** The image if the store has it, without pulling. */
   async get(reference: string): Promise<ResolvedImage | undefined> {
     const record = await this.present(imageName(parseImageReference(reference)));
@@ -184,10 +208,7 @@ export class ImageStore {
   }
 
   private async pull(ref: ImageReference, name: string, signal: AbortSignal): Promise<ImageRecord> {
-    const source: ImageSource =
-      ref.kind === "oci-layout"
-        ? new LayoutSource(ref)
-        : new RegistrySource(ref, { insecure: this.insecure.has(ref.registry), ...(this.opts.requestTimeoutMs ? { requestTimeoutMs: this.opts.requestTimeoutMs } : {}) });
+    const source = this.source(ref);
     const top = await source.resolve(signal);
     await this.blobs.putVerified(top.digest, top.bytes);
     let doc: FetchedManifest = top;

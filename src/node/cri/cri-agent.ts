@@ -1,0 +1,615 @@
+/**
+ * The node agent on a CRI runtime (containerd, CRI-O): the same NodeBackend as the runc agent, with
+ * every pod and container made, listed, checkpointed and removed through the CRI as the kubelet does
+ * it. The agent keeps no state the runtime has: its pods are the sandboxes labelled with its node
+ * name, each carrying the manifest it was made from, so a restarted agent finds them again.
+ *
+ * Restores go through CreateContainer with a checkpoint archive (containerd 2.1's restore): the
+ * checkpoint, from an archive on the node or a checkpoint image, is first rewritten into the layout
+ * containerd reads (containerd-restore-archive.ts).
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import pLimit, { type LimitFunction } from "p-limit";
+import { CriClient, CriError, type Container, type ContainerStatus, type PodSandbox } from "../../cri/client.js";
+import {
+  BackendError,
+  type CheckpointRequest,
+  type CheckpointResult,
+  type LogRequest,
+  type NodeBackend,
+  type RestoreRequest,
+} from "../../kubelet-endpoint/node-backend.js";
+import { cleanStaleTempFiles, publish, removeQuietly, tempNameFor } from "../../checkpoint/writer/atomic-file.js";
+import { CHECKPOINT_NAME_KEYS } from "../../restore/checkpoint-annotations.js";
+import { isRegistryReference } from "../../restore/image-target.js";
+import type { RetentionPolicy } from "../checkpoint-retention.js";
+import { checkpointFileName } from "../checkpoint-name.js";
+import type { ImagePublishing } from "../checkpoint-publish.js";
+import { completeCheckpoint } from "../checkpoint-completion.js";
+import { checkpointedContainerName, isArchivePath, isCheckpointLayout, planRestore } from "../container-restore.js";
+import type { ImageStore } from "../images/image-store.js";
+import { imageName, parseImageReference } from "../images/index.js";
+import { ManifestError, parsePodManifest, PodManifestSchema, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
+import { podObjectOf } from "../pod-status.js";
+import { volumeSource } from "../pod-volumes.js";
+import { stepTimer } from "../step-timer.js";
+import { readTail } from "../log-tail.js";
+import { keyedLocks } from "../keyed-locks.js";
+import { anyStopped, continueStopped } from "./container-processes.js";
+import { criuLogError } from "../criu-log.js";
+import { writeContainerdRestoreArchive } from "./containerd-restore-archive.js";
+import {
+  CONTAINER_NAME_LABEL,
+  containerConfig,
+  CRIU_CONFIG_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANIFEST_ANNOTATION,
+  POD_UID_LABEL,
+  sandboxConfig,
+} from "./cri-pod-config.js";
+
+export interface CriAgentOptions {
+  nodeName: string;
+  /** The agent's own files: logs, volumes, restore archives, CRIU configs, checkpoint images. */
+  root: string;
+  checkpointsDir: string;
+  client: CriClient;
+  /** Where checkpoint images are pulled to (the runtime gets them as archives). */
+  checkpointImages: ImageStore;
+  /** CRIU binary, for the restore preflight's version check. */
+  criu: string;
+  maxConcurrentCheckpoints?: number;
+  reconcileIntervalMs?: number;
+  /** The cgroup parent of the pods' sandboxes (default: the runtime's). */
+  cgroupParent?: string;
+  log?: (event: Record<string, unknown>) => void;
+  retention?: RetentionPolicy;
+  publishing?: ImagePublishing;
+}
+
+/** A pod of this agent, as the runtime reports it. */
+interface CriPod {
+  sandbox: PodSandbox;
+  manifest: PodManifest;
+  uid: string;
+}
+
+/** The runtime's name for its shim, the one config.dump records and the preflight compares. */
+const CRI_RUNTIME = "io.containerd.runc.v2";
+
+export class CriNodeAgent implements NodeBackend {
+  readonly nodeName: string;
+  private readonly cri: CriClient;
+  private readonly checkpoints: LimitFunction;
+  private readonly lock = keyedLocks();
+  private readonly log: (event: Record<string, unknown>) => void;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(readonly opts: CriAgentOptions) {
+    this.nodeName = opts.nodeName;
+    this.cri = opts.client;
+    this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Checks that the runtime answers, cleans up after a crash and starts reconciling. */
+  static async open(opts: CriAgentOptions): Promise<CriNodeAgent> {
+    await opts.client.version(10_000);
+    for (const d of ["logs", "volumes", "restore", "criu"]) mkdirSync(join(opts.root, d), { recursive: true, mode: 0o700 });
+    mkdirSync(opts.checkpointsDir, { recursive: true, mode: 0o700 });
+    await cleanStaleTempFiles(opts.checkpointsDir);
+    rmSync(join(opts.root, "restore"), { recursive: true, force: true });
+    mkdirSync(join(opts.root, "restore"), { recursive: true, mode: 0o700 });
+    const agent = new CriNodeAgent(opts);
+    // A migration's source left stopped by an agent that died before the resume.
+    const continued = await agent.continueAll();
+    if (continued.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: continued });
+    await agent.reconcile();
+    agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
+    agent.timer.unref();
+    return agent;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.cri.close();
+  }
+
+  // ---- pods
+
+  private async pods(): Promise<CriPod[]> {
+    const sandboxes = await this.cri.listPodSandbox({ labelSelector: { [MANAGED_BY_LABEL]: this.nodeName } });
+    const out: CriPod[] = [];
+    for (const sandbox of sandboxes) {
+      try {
+        const manifest = PodManifestSchema.parse(JSON.parse(sandbox.annotations[MANIFEST_ANNOTATION] ?? ""));
+        out.push({ sandbox, manifest, uid: sandbox.labels[POD_UID_LABEL] ?? sandbox.metadata?.uid ?? "" });
+      } catch {
+        this.log({ msg: "sandbox without a readable manifest ignored", sandbox: sandbox.id });
+      }
+    }
+    return out;
+  }
+
+  private async pod(namespace: string, name: string): Promise<CriPod | undefined> {
+    return (await this.pods()).find((p) => p.manifest.metadata.namespace === namespace && p.manifest.metadata.name === name && p.sandbox.state === "SANDBOX_READY");
+  }
+
+  /** The newest container of each name in the pod (the one a restart made last). */
+  private async containers(pod: CriPod): Promise<Map<string, Container>> {
+    const all = await this.cri.listContainers({ podSandboxId: pod.sandbox.id });
+    const newest = new Map<string, Container>();
+    for (const c of all) {
+      const name = c.metadata?.name ?? c.labels[CONTAINER_NAME_LABEL] ?? "";
+      const have = newest.get(name);
+      if (!have || (c.metadata?.attempt ?? 0) > (have.metadata?.attempt ?? 0)) newest.set(name, c);
+    }
+    return newest;
+  }
+
+  private logDirectory(m: PodManifest, uid: string): string {
+    return join(this.opts.root, "logs", `${m.metadata.namespace}_${m.metadata.name}_${uid}`);
+  }
+
+  async applyPod(text: string): Promise<unknown> {
+    let manifest: PodManifest;
+    try {
+      manifest = parsePodManifest(text);
+    } catch (err) {
+      if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
+      throw err;
+    }
+    const { namespace, name } = manifest.metadata;
+    return this.lock(`${namespace}/${name}`)(async () => {
+      const existing = await this.pod(namespace, name);
+      if (existing && JSON.stringify(existing.manifest.spec) === JSON.stringify(manifest.spec)) return this.podObject(existing);
+      if (existing) await this.removePod(existing);
+      const uid = manifest.metadata.uid ?? randomUUID();
+      const config = sandboxConfig({ manifest, uid, nodeName: this.nodeName, logDirectory: this.logDirectory(manifest, uid), ...(this.opts.cgroupParent ? { cgroupParent: this.opts.cgroupParent } : {}) });
+      let sandboxId: string;
+      try {
+        sandboxId = await this.cri.runPodSandbox(config);
+      } catch (err) {
+        throw new BackendError("runtime", `creating the sandbox of ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
+      }
+      const pod: CriPod = { sandbox: { id: sandboxId } as PodSandbox, manifest, uid };
+      try {
+        for (const c of manifest.spec.containers) await this.startContainer(pod, c, 0);
+      } catch (err) {
+        this.log({ msg: "pod start failed", pod: `${namespace}/${name}`, error: (err as Error).message });
+        await this.removePod(pod).catch(() => undefined);
+        throw err instanceof BackendError ? err : new BackendError("runtime", `starting ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
+      }
+      const made = (await this.pod(namespace, name))!;
+      this.log({ msg: "pod started", pod: `${namespace}/${name}` });
+      return this.podObject(made);
+    });
+  }
+
+  /** Creates and starts a container of the pod, restoring it when its image is a checkpoint. */
+  private async startContainer(pod: CriPod, c: ContainerManifest, attempt: number): Promise<string> {
+    const m = pod.manifest;
+    const volumeSources: Record<string, string> = {};
+    for (const v of m.spec.volumes) {
+      if (c.volumeMounts.some((vm) => vm.name === v.name)) volumeSources[v.name] = volumeSource(v, join(this.opts.root, "volumes", pod.uid));
+    }
+    // Every container names a CRIU config file of its own, so each checkpoint can say what it needs.
+    const criuConfig = this.criuConfigPath(pod.uid, c.name);
+    const annotations: Record<string, string> = { [CRIU_CONFIG_ANNOTATION]: criuConfig };
+    mkdirSync(join(this.logDirectory(m, pod.uid), c.name), { recursive: true, mode: 0o755 });
+    const sandbox = sandboxConfig({ manifest: m, uid: pod.uid, nodeName: this.nodeName, logDirectory: this.logDirectory(m, pod.uid), ...(this.opts.cgroupParent ? { cgroupParent: this.opts.cgroupParent } : {}) });
+    const checkpoint = await this.checkpointSource(c.image, c.imagePullPolicy ?? "IfNotPresent");
+    let image = c.image;
+    let restoreArchive: string | undefined;
+    const steps = stepTimer();
+    if (checkpoint) {
+      // Established connections cannot follow the pod to its new address: CRIU closes them.
+      this.writeCriuConfig(pod, c.name, ["tcp-close"]);
+      restoreArchive = await this.restoreArchive(checkpoint, c.name, criuConfig);
+      image = restoreArchive;
+      steps.mark("restore archive");
+    } else {
+      await this.ensureImage(c.image, c.imagePullPolicy ?? "IfNotPresent");
+    }
+    try {
+      const config = containerConfig({ pod: m, uid: pod.uid, container: c, attempt, image, volumeSources, annotations });
+      const id = await this.cri.createContainer(pod.sandbox.id, config, sandbox);
+      steps.mark("create");
+      try {
+        await this.cri.startContainer(id);
+      } catch (err) {
+        await this.cri.removeContainer(id).catch(() => undefined);
+        throw err;
+      }
+      steps.mark("start");
+      this.writeCriuConfig(pod, c.name, []);
+      if (restoreArchive) this.log({ msg: "restore steps (ms)", container: c.name, checkpoint, ...steps.done() });
+      return id;
+    } finally {
+      if (restoreArchive) rmSync(restoreArchive, { force: true });
+    }
+  }
+
+  private criuConfigPath(uid: string, container: string): string {
+    return join(this.opts.root, "criu", uid, `${container}.conf`);
+  }
+
+  /**
+   * The container's CRIU config: what the pod asks of every checkpoint (tcp-established, by its
+   * annotation) and what this operation adds. runc hands the file to CRIU on dump and restore, and
+   * CRIU lets it override the runtime's own options.
+   */
+  private writeCriuConfig(pod: CriPod, container: string, extra: string[]): void {
+    const options = [...(pod.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true" ? ["tcp-established"] : []), ...extra];
+    const path = this.criuConfigPath(pod.uid, container);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    writeFileSync(path, options.map((o) => `${o}\n`).join(""), { mode: 0o644 });
+  }
+
+  private async ensureImage(image: string, policy: "Always" | "IfNotPresent" | "Never"): Promise<void> {
+    if (policy !== "Always" && (await this.cri.imageStatus(image))) return;
+    if (policy === "Never") throw new BackendError("runtime", `image ${image} is not present and pullPolicy is Never`);
+    await this.cri.pullImage(image);
+  }
+
+  /**
+   * Where a container image's checkpoint is: the path of an archive on this node, or the unpacked
+   * layer of a checkpoint image (pulled into the agent's store); undefined for a plain image.
+   */
+  private async checkpointSource(image: string, policy: "Always" | "IfNotPresent" | "Never"): Promise<string | undefined> {
+    if (isArchivePath(image)) return image;
+    let annotations: Record<string, string>;
+    try {
+      annotations = await this.opts.checkpointImages.annotations(image);
+    } catch {
+      // Not an image the agent's own store can reach (a registry only the runtime is configured for):
+      // the runtime pulls it as a plain image.
+      return undefined;
+    }
+    if (!CHECKPOINT_NAME_KEYS.some((k) => annotations[k] !== undefined)) return undefined;
+    const pulled = await this.opts.checkpointImages.ensure(image, { pullPolicy: policy });
+    const layer = pulled.layers.length === 1 ? pulled.layers[0]! : undefined;
+    if (!layer || !isCheckpointLayout(layer)) throw new BackendError("invalid", `image ${image} is annotated as a checkpoint but its layer is not a checkpoint`);
+    return layer;
+  }
+
+  /**
+   * The checkpoint as containerd restores it: preflight, the base image pulled through the CRI and
+   * pinned by digest, the archive rewritten. Returns its path (removed by the caller).
+   */
+  private async restoreArchive(source: string, containerName: string, criuConfig: string): Promise<string> {
+    const plan = await planRestore(source, this.opts.criu, CRI_RUNTIME).catch((err: Error) => {
+      throw new BackendError("invalid", err.message, { cause: err });
+    });
+    try {
+      if (plan.notes.length) this.log({ msg: "restore notes", container: containerName, archive: source, notes: plan.notes });
+      const baseName = plan.baseImage;
+      await this.ensureImage(baseName, "IfNotPresent");
+      const base = await this.cri.imageStatus(baseName);
+      if (!base) throw new BackendError("runtime", `base image ${baseName}: the runtime does not have it after a pull`);
+      const repo = baseName.replace(/@.*$/, "").replace(/:[^/:]+$/, "");
+      const digestRef = base.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? base.repoDigests[0];
+      if (!digestRef) {
+        throw new BackendError("runtime", `base image ${baseName} has no registry digest (imported, not pulled): containerd pulls a checkpoint's base image by NAME@DIGEST, so it must come from a registry`);
+      }
+      const recorded = plan.checkpoint.config().rootfsImageRef;
+      if (recorded?.startsWith("sha256:") && recorded !== base.id) {
+        throw new BackendError("invalid", `base image ${baseName} is ${base.id} on this node, the checkpoint was made on ${recorded}`);
+      }
+      const out = join(this.opts.root, "restore", `${randomUUID()}.tar`);
+      try {
+        await writeContainerdRestoreArchive(
+          {
+            checkpoint: plan.checkpoint,
+            baseImageRef: digestRef,
+            baseImageName: baseName,
+            containerName,
+            annotations: { [CRIU_CONFIG_ANNOTATION]: criuConfig },
+            labels: {},
+          },
+          out,
+        );
+      } catch (err) {
+        rmSync(out, { force: true });
+        throw new BackendError("runtime", `${source}: writing the restore archive: ${(err as Error).message}`, { cause: err });
+      }
+      return out;
+    } finally {
+      plan.checkpoint.close();
+    }
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await this.lock(`${namespace}/${name}`)(async () => {
+      const pod = await this.pod(namespace, name);
+      if (!pod) throw new BackendError("not-found", "pod does not exist");
+      await this.removePod(pod);
+    });
+    this.log({ msg: "pod deleted", pod: `${namespace}/${name}` });
+    await this.pruneImages();
+  }
+
+  private async removePod(pod: CriPod): Promise<void> {
+    const grace = Math.min(pod.manifest.spec.terminationGracePeriodSeconds, 10);
+    // Stopped containers (a migration's source) take SIGTERM only once continued.
+    for (const c of (await this.containers(pod)).values()) {
+      if (c.state === "CONTAINER_RUNNING") await this.continue(c.id).catch(() => undefined);
+      if (c.state === "CONTAINER_RUNNING") await this.cri.stopContainer(c.id, grace).catch(() => undefined);
+    }
+    await this.cri.stopPodSandbox(pod.sandbox.id);
+    await this.cri.removePodSandbox(pod.sandbox.id);
+    rmSync(join(this.opts.root, "volumes", pod.uid), { recursive: true, force: true });
+    rmSync(join(this.opts.root, "criu", pod.uid), { recursive: true, force: true });
+  }
+
+  /** Checkpoint images no pod names any more (each holds a container's memory). */
+  private async pruneImages(): Promise<void> {
+    try {
+      const used = new Set<string>();
+      for (const p of await this.pods()) {
+        for (const c of p.manifest.spec.containers) {
+          try {
+            if (!isArchivePath(c.image)) used.add(imageName(parseImageReference(c.image)));
+          } catch {
+            // not a reference the store could hold
+          }
+        }
+      }
+      const store = this.opts.checkpointImages;
+      const removed = await store.remove((await store.list()).filter((i) => !used.has(i.name)).map((i) => i.name));
+      if (removed.length) this.log({ msg: "checkpoint images no pod uses removed", images: removed });
+    } catch (err) {
+      this.log({ msg: "removing unused checkpoint images failed", error: (err as Error).message });
+    }
+  }
+
+  async listPods(): Promise<unknown> {
+    const items = await Promise.all((await this.pods()).filter((p) => p.sandbox.state === "SANDBOX_READY").map((p) => this.podObject(p)));
+    return { kind: "PodList", apiVersion: "v1", metadata: {}, items };
+  }
+
+  private async podObject(pod: CriPod): Promise<Record<string, unknown>> {
+    const status = await this.cri.podSandboxStatus(pod.sandbox.id);
+    const containers = await this.containers(pod);
+    const statuses: Record<string, unknown>[] = [];
+    for (const c of pod.manifest.spec.containers) {
+      const found = containers.get(c.name);
+      if (!found) continue;
+      const st = (await this.cri.containerStatus(found.id)).status;
+      if (st) statuses.push(v1ContainerStatus(c, st));
+    }
+    const createdAt = nanosToIso(status.status?.createdAt ?? pod.sandbox.createdAt);
+    return podObjectOf({ manifest: pod.manifest, uid: pod.uid, createdAt, ip: status.status?.network?.ip ?? "" }, statuses, this.nodeName);
+  }
+
+  private async container(namespace: string, pod: string, name: string): Promise<{ pod: CriPod; container: Container }> {
+    const p = await this.pod(namespace, pod);
+    if (!p) throw new BackendError("not-found", "pod does not exist");
+    if (!p.manifest.spec.containers.some((c) => c.name === name)) throw new BackendError("not-found", `container ${name} does not exist`);
+    const container = (await this.containers(p)).get(name);
+    if (!container) throw new BackendError("not-found", `container ${name} does not exist`);
+    return { pod: p, container };
+  }
+
+  // ---- checkpoints
+
+  async checkpointContainer(req: CheckpointRequest): Promise<CheckpointResult> {
+    const { pod, container } = await this.container(req.namespace, req.pod, req.container);
+    if (req.image && !isRegistryReference(req.image)) {
+      throw new BackendError("invalid", `image ${JSON.stringify(req.image)}: only a registry reference is accepted (HOST/REPO:TAG)`);
+    }
+    const started = Date.now();
+    const durations: Record<string, number> = {};
+    return this.lock(`${pod.uid}/${req.container}`)(() =>
+      this.checkpoints(async () => {
+        const st = (await this.cri.containerStatus(container.id)).status;
+        if (st?.state !== "CONTAINER_RUNNING") throw new BackendError("runtime", `container ${req.container} is not running`);
+        const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
+        const m = pod.manifest.metadata;
+        const t0 = performance.now();
+        this.writeCriuConfig(pod, req.container, req.leavePaused ? ["leave-stopped"] : []);
+        let written: CheckpointResult;
+        try {
+          written = await this.checkpointTo(container.id, left, () => join(this.opts.checkpointsDir, checkpointFileName(m.name, m.namespace, req.container, new Date())));
+        } catch (err) {
+          if (req.leavePaused) await this.continue(container.id).catch(() => undefined);
+          throw err;
+        } finally {
+          this.writeCriuConfig(pod, req.container, []);
+        }
+        durations.checkpoint = Math.round(performance.now() - t0);
+        this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, checkpoint: durations.checkpoint });
+        return completeCheckpoint(written, req, durations, {
+          checkpointsDir: this.opts.checkpointsDir,
+          publishing: this.opts.publishing,
+          retention: this.opts.retention,
+          log: this.log,
+          resume: async () => void (await this.continue(container.id)),
+        });
+      }),
+    );
+  }
+
+  /**
+   * CRI CheckpointContainer into a temp name beside the target, renamed once complete. containerd
+   * opens `location` without truncating it, so every attempt gets a name never used before.
+   */
+  private async checkpointTo(id: string, timeoutSeconds: number, target: () => string): Promise<CheckpointResult> {
+    const temp = tempNameFor(target());
+    try {
+      await this.cri.checkpointContainer(id, temp, timeoutSeconds, timeoutSeconds * 1000);
+      for (;;) {
+        const path = target();
+        try {
+          await publish(temp, path, false);
+          return { path, bytes: statSync(path).size };
+        } catch (err) {
+          // The kubelet's names have one-second resolution: take the next second's.
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+          await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 1));
+        }
+      }
+    } catch (err) {
+      await removeQuietly(temp);
+      if (err instanceof CriError && err.status === "DEADLINE_EXCEEDED") {
+        // The runtime may still write the file after our deadline: remove it then too.
+        this.removeLate(temp);
+        throw new BackendError("runtime", `checkpoint timed out after ${timeoutSeconds} s`, { cause: err });
+      }
+      throw new BackendError("runtime", withCriuLog((err as Error).message), { cause: err });
+    }
+  }
+
+  private removeLate(path: string): void {
+    let tries = 0;
+    const t = setInterval(() => {
+      if (existsSync(path)) rmSync(path, { force: true });
+      if (++tries >= 300) clearInterval(t);
+    }, 1000);
+    t.unref();
+  }
+
+  /** The container's init pid, from the runtime's verbose status (containerd's info.pid). */
+  private async learnPid(id: string): Promise<number> {
+    const res = await this.cri.containerStatus(id, true);
+    const pid = Number((JSON.parse(res.info.info ?? "{}") as { pid?: number }).pid);
+    if (!pid) throw new BackendError("runtime", `container ${id.slice(0, 12)}: the runtime does not report its process (verbose ContainerStatus info.pid)`);
+    return pid;
+  }
+
+  /** SIGCONT to a container a migration's checkpoint left stopped; false when none was stopped. */
+  private async continue(id: string): Promise<boolean> {
+    return continueStopped(await this.learnPid(id)) > 0;
+  }
+
+  private async continueAll(): Promise<string[]> {
+    const continued: string[] = [];
+    for (const p of await this.pods()) {
+      for (const c of (await this.containers(p)).values()) {
+        if (c.state === "CONTAINER_RUNNING" && (await this.continue(c.id).catch(() => false))) continued.push(c.id);
+      }
+    }
+    return continued;
+  }
+
+  async resumeContainer(namespace: string, pod: string, name: string): Promise<void> {
+    const { pod: p, container } = await this.container(namespace, pod, name);
+    await this.lock(`${p.uid}/${name}`)(async () => {
+      if (await this.continue(container.id)) this.log({ msg: "container resumed", target: `${namespace}/${pod}/${name}` });
+      if (anyStopped(await this.learnPid(container.id))) throw new BackendError("runtime", `container ${name} stays stopped`);
+    });
+  }
+
+  async restorePod(req: RestoreRequest): Promise<unknown> {
+    if (await this.pod(req.namespace, req.name)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
+    let name = req.container;
+    if (!name) {
+      try {
+        const source = await this.checkpointSource(req.source, "IfNotPresent");
+        if (!source) throw new Error("not a checkpoint archive or checkpoint image");
+        name = await checkpointedContainerName(source);
+      } catch (err) {
+        throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const manifest = { apiVersion: "v1", kind: "Pod", metadata: { name: req.name, namespace: req.namespace }, spec: { containers: [{ name, image: req.source }] } };
+    return this.applyPod(JSON.stringify(manifest));
+  }
+
+  async containerLog(req: LogRequest, maxBytes: number): Promise<string> {
+    const { container } = await this.container(req.namespace, req.pod, req.container);
+    const st = (await this.cri.containerStatus(container.id)).status;
+    let path = st?.logPath ?? "";
+    if (req.previous) {
+      const attempt = container.metadata?.attempt ?? 0;
+      if (attempt === 0) throw new BackendError("invalid", `previous terminated container "${req.container}" in pod "${req.pod}" not found`);
+      path = join(dirname(path), `${attempt - 1}.log`);
+    }
+    if (!path || !existsSync(path)) return "";
+    return readTail(path, maxBytes);
+  }
+
+  // ---- restarts
+
+  private reconciling = false;
+  /** Starts a new attempt of each exited container its pod's restart policy says to restart. */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      for (const pod of await this.pods()) {
+        if (pod.sandbox.state !== "SANDBOX_READY") continue;
+        const k = `${pod.manifest.metadata.namespace}/${pod.manifest.metadata.name}`;
+        await this.lock(k)(async () => {
+          const newest = await this.containers(pod);
+          for (const c of pod.manifest.spec.containers) {
+            const have = newest.get(c.name);
+            if (!have || have.state !== "CONTAINER_EXITED") continue;
+            const st = (await this.cri.containerStatus(have.id)).status;
+            const code = st?.exitCode ?? 255;
+            const policy = pod.manifest.spec.restartPolicy;
+            if (!(policy === "Always" || (policy === "OnFailure" && code !== 0))) continue;
+            const attempt = (have.metadata?.attempt ?? 0) + 1;
+            // The run before is kept for `previous` logs, as the kubelet keeps it; older ones go.
+            for (const old of (await this.cri.listContainers({ podSandboxId: pod.sandbox.id })).filter((x) => x.metadata?.name === c.name && (x.metadata?.attempt ?? 0) < attempt - 1)) {
+              await this.cri.removeContainer(old.id).catch(() => undefined);
+            }
+            await this.startContainer(pod, c, attempt);
+            this.log({ msg: "container restarted", pod: k, container: c.name, exitCode: code, restartCount: attempt });
+          }
+        });
+      }
+    } catch (err) {
+      this.log({ msg: "reconcile failed", error: (err as Error).message });
+    } finally {
+      this.reconciling = false;
+    }
+  }
+}
+
+/** The v1 ContainerStatus of a CRI container status. */
+function v1ContainerStatus(c: ContainerManifest, st: ContainerStatus): Record<string, unknown> {
+  const containerID = `containerd://${st.id}`;
+  let state: Record<string, unknown>;
+  if (st.state === "CONTAINER_RUNNING") state = { running: { startedAt: nanosToIso(st.startedAt) } };
+  else if (st.state === "CONTAINER_EXITED") {
+    state = {
+      terminated: {
+        exitCode: st.exitCode,
+        reason: st.reason || (st.exitCode === 0 ? "Completed" : "Error"),
+        startedAt: nanosToIso(st.startedAt),
+        finishedAt: nanosToIso(st.finishedAt),
+        containerID,
+      },
+    };
+  } else state = { waiting: { reason: "ContainerCreating" } };
+  return {
+    name: c.name,
+    state,
+    ready: "running" in state,
+    restartCount: st.metadata?.attempt ?? 0,
+    image: c.image,
+    imageID: st.imageRef,
+    containerID,
+    started: "running" in state,
+  };
+}
+
+function nanosToIso(ns: string): string {
+  return new Date(Number(BigInt(ns || "0") / 1_000_000n)).toISOString();
+}
+
+/** containerd names CRIU's log on a failed dump; what CRIU said there goes into the message. */
+function withCriuLog(message: string): string {
+  const log = /path= ?(\/\S+\.log)/.exec(message)?.[1];
+  if (!log) return message;
+  let why: string | undefined;
+  try {
+    why = criuLogError(readFileSync(log, "utf8"));
+  } catch {
+    return message;
+  }
+  return why ? `${message}; CRIU: ${why}` : message;
+}
