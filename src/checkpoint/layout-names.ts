@@ -11,8 +11,10 @@ export const BIND_MOUNTS = "bind.mounts";
 export const CONTAINERD_STATUS = "status";
 export const PAGES_PREFIX = "checkpoint/pages-";
 export const AMDGPU_PAGES_PREFIX = "checkpoint/amdgpu-pages-";
+/** containerd's log member: its restore copies it into the restored container's log. */
+export const CONTAINERD_LOG = "container.log";
 /** The container's log as each engine stores it: CRI-O under its annotation's name, containerd, Podman. */
-export const CONTAINER_LOG_MEMBERS = ["io.kubernetes.cri-o.LogPath", "container.log", "ctr.log"] as const;
+export const CONTAINER_LOG_MEMBERS = ["io.kubernetes.cri-o.LogPath", CONTAINERD_LOG, "ctr.log"] as const;
 
 export const ANNOTATIONS = {
   manager: "io.container.manager",

@@ -5,8 +5,7 @@
  * containers, which never depend on the agent process (each has its shim).
  */
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync } from "node:fs";
 import pLimit, { type LimitFunction } from "p-limit";
 import {
   BackendError,
@@ -22,10 +21,10 @@ import type { ImagePublishing } from "./checkpoint-publish.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
 import { checkpointedContainerName } from "./container-restore.js";
 import { isRegistryReference } from "../restore/image-target.js";
-import { readTail } from "./log-tail.js";
+import { containerLogTail } from "./log-tail.js";
 import { keyedLocks } from "./keyed-locks.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
-import { ManifestError, parsePodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
+import { ManifestError, parsePodManifest, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
 import { podObject } from "./pod-status.js";
 import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
@@ -237,24 +236,12 @@ export class NodeAgent implements NodeBackend {
         throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
       }
     }
-    const manifest = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: req.name, namespace: req.namespace },
-      spec: { containers: [{ name, image: req.source }] },
-    };
-    return this.applyPod(JSON.stringify(manifest));
+    return this.applyPod(restoredPodManifest(req, name));
   }
 
   async containerLog(req: LogRequest, maxBytes: number): Promise<string> {
     const { container } = this.container(req.namespace, req.pod, req.container);
-    let path = container.logPath;
-    if (req.previous) {
-      if (container.restartCount === 0) throw new BackendError("invalid", `previous terminated container "${req.container}" in pod "${req.pod}" not found`);
-      path = join(dirname(path), `${container.restartCount - 1}.log`);
-    }
-    if (!existsSync(path)) return "";
-    return readTail(path, maxBytes);
+    return containerLogTail(req, container.logPath, container.restartCount, maxBytes);
   }
 
   private container(namespace: string, pod: string, name: string): { live: LivePod; container: ContainerRecord } {

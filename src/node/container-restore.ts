@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { CONTAINER_LOG_MEMBERS } from "../checkpoint/layout-names.js";
 import type { ImageDir } from "../criu-images/index.js";
-import type { SpecMount } from "../restore/bind-mount-policy.js";
+import { isBindMount, normalizeDestination, type SpecMount } from "../restore/bind-mount-policy.js";
 import { archiveFacts, hostFacts, preflight } from "../restore/restore-preflight.js";
 import { applyRootfsDiff, safeComponents } from "../restore/rootfs-apply.js";
 import { rootfsPaths } from "./container-rootfs.js";
@@ -203,9 +203,8 @@ export function runtimeFileBinds(mounts: readonly SpecMount[], containerDir: str
   const out: { source: string; destination: string; readOnly: boolean }[] = [];
   const dir = join(containerDir, "runtime-files");
   for (const m of mounts) {
-    const dest = m.destination.replace(/\/+$/, "");
-    const isBind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
-    if (!isBind || !(RUNTIME_FILE_BINDS as readonly string[]).includes(dest)) continue;
+    const dest = normalizeDestination(m.destination);
+    if (!isBindMount(m) || !(RUNTIME_FILE_BINDS as readonly string[]).includes(dest)) continue;
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     const source = join(dir, dest.slice(1).replaceAll("/", "_"));
     if (dest === "/dev/shm") mkdirSync(source, { recursive: true, mode: 0o1777 });

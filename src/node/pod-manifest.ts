@@ -74,6 +74,14 @@ export type VolumeManifest = PodManifest["spec"]["volumes"][number];
 /** Pod annotation asking the checkpoint to include established TCP connections (CRIU --tcp-established). */
 export const TCP_ESTABLISHED_ANNOTATION = "checkpoint.ckpt.dev/tcp-established";
 
+/**
+ * The Pod a restore makes: one container, named as given, whose image is the checkpoint (an archive
+ * path or a checkpoint image: CRI-O's rule), in JSON text as applyPod takes it.
+ */
+export function restoredPodManifest(req: { namespace: string; name: string; source: string }, container: string): string {
+  return JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: req.name, namespace: req.namespace }, spec: { containers: [{ name: container, image: req.source }] } });
+}
+
 export class ManifestError extends Error {
   override name = "ManifestError";
 }

@@ -43,8 +43,11 @@ export class MountPolicyError extends Error {
   override name = "MountPolicyError";
 }
 
-const isBind = (m: SpecMount) => m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
-const norm = (p: string) => (p.length > 1 ? p.replace(/\/+$/, "") : p);
+/** Whether a spec mount is a bind mount (by its type, or by a bind/rbind option as runc accepts). */
+export const isBindMount = (m: SpecMount) => m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+/** A mount destination without trailing slashes. */
+export const normalizeDestination = (p: string) => (p.length > 1 ? p.replace(/\/+$/, "") : p);
+const norm = normalizeDestination;
 
 /**
  * The bind mounts the restored container gets: one per archive bind mount, with the new pod's
@@ -52,7 +55,7 @@ const norm = (p: string) => (p.length > 1 ? p.replace(/\/+$/, "") : p);
  */
 export function restoredBindMounts(archiveMounts: readonly SpecMount[], declared: readonly DeclaredMount[]): DeclaredMount[] {
   const byDest = new Map(declared.map((d) => [norm(d.destination), d]));
-  const needed = archiveMounts.filter((m) => isBind(m) && !RUNTIME_MOUNTS.has(norm(m.destination)));
+  const needed = archiveMounts.filter((m) => isBindMount(m) && !RUNTIME_MOUNTS.has(norm(m.destination)));
   const missing = needed.map((m) => norm(m.destination)).filter((d) => !byDest.has(d));
   if (missing.length > 0) {
     throw new MountPolicyError(

@@ -14,10 +14,8 @@ import { once } from "node:events";
 import { pipeline } from "node:stream/promises";
 import { pack as tarPack } from "tar-stream";
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
-import { CONFIG_DUMP, CONTAINER_LOG_MEMBERS, STATUS_DUMP } from "../../checkpoint/layout-names.js";
+import { CONFIG_DUMP, CONTAINER_LOG_MEMBERS, CONTAINERD_LOG, STATUS_DUMP } from "../../checkpoint/layout-names.js";
 
-/** The containerd log member's name: containerd copies it into the restored container's log. */
-const CONTAINERD_LOG = "container.log";
 const CHUNK = 4 << 20;
 /** CRI ContainerState CONTAINER_RUNNING, as a number (Go's encoding/json of the proto enum). */
 const CONTAINER_RUNNING = 1;
@@ -34,7 +32,6 @@ export interface RestoreArchiveInput {
   containerName: string;
   /** Annotations the restored container gets (org.criu.config for the restore's CRIU options). */
   annotations: Record<string, string>;
-  labels: Record<string, string>;
 }
 
 /** The ContainerStatus containerd reads from status.dump; keys as Go's encoding/json writes them. */
@@ -50,7 +47,8 @@ export function statusDump(cp: Checkpoint, input: Omit<RestoreArchiveInput, "che
     created_at: config.createdTime ? Date.parse(config.createdTime) * 1e6 : 0,
     image: { image: input.baseImageName },
     image_ref: input.baseImageRef,
-    labels: input.labels,
+    // containerd puts the new pod's names into the labels the checkpoint had; it had none of ours.
+    labels: {},
     annotations: { ...original, ...input.annotations },
   };
 }

@@ -30,12 +30,12 @@ import type { ImagePublishing } from "../checkpoint-publish.js";
 import { completeCheckpoint } from "../checkpoint-completion.js";
 import { checkpointedContainerName, isArchivePath, isCheckpointLayout, planRestore } from "../container-restore.js";
 import type { ImageStore } from "../images/image-store.js";
-import { imageName, parseImageReference } from "../images/index.js";
-import { ManifestError, parsePodManifest, PodManifestSchema, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
+import { imageName, parseImageReference, repositoryName } from "../images/index.js";
+import { ManifestError, parsePodManifest, PodManifestSchema, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
 import { podObjectOf } from "../pod-status.js";
 import { volumeSource } from "../pod-volumes.js";
 import { stepTimer } from "../step-timer.js";
-import { readTail } from "../log-tail.js";
+import { containerLogTail } from "../log-tail.js";
 import { keyedLocks } from "../keyed-locks.js";
 import { anyStopped, continueStopped } from "./container-processes.js";
 import { criuLogError } from "../criu-log.js";
@@ -97,11 +97,11 @@ export class CriNodeAgent implements NodeBackend {
   /** Checks that the runtime answers, cleans up after a crash and starts reconciling. */
   static async open(opts: CriAgentOptions): Promise<CriNodeAgent> {
     await opts.client.version(10_000);
+    // Restore archives a crash left half-written are of no use: the directory starts empty.
+    rmSync(join(opts.root, "restore"), { recursive: true, force: true });
     for (const d of ["logs", "volumes", "restore", "criu"]) mkdirSync(join(opts.root, d), { recursive: true, mode: 0o700 });
     mkdirSync(opts.checkpointsDir, { recursive: true, mode: 0o700 });
     await cleanStaleTempFiles(opts.checkpointsDir);
-    rmSync(join(opts.root, "restore"), { recursive: true, force: true });
-    mkdirSync(join(opts.root, "restore"), { recursive: true, mode: 0o700 });
     const agent = new CriNodeAgent(opts);
     // A migration's source left stopped by an agent that died before the resume.
     const continued = await agent.continueAll();
@@ -153,6 +153,11 @@ export class CriNodeAgent implements NodeBackend {
     return join(this.opts.root, "logs", `${m.metadata.namespace}_${m.metadata.name}_${uid}`);
   }
 
+  /** The pod's sandbox config: what RunPodSandbox made it from, and what CreateContainer is told. */
+  private sandboxConfig(manifest: PodManifest, uid: string) {
+    return sandboxConfig({ manifest, uid, nodeName: this.nodeName, logDirectory: this.logDirectory(manifest, uid), ...(this.opts.cgroupParent ? { cgroupParent: this.opts.cgroupParent } : {}) });
+  }
+
   async applyPod(text: string): Promise<unknown> {
     let manifest: PodManifest;
     try {
@@ -167,10 +172,9 @@ export class CriNodeAgent implements NodeBackend {
       if (existing && JSON.stringify(existing.manifest.spec) === JSON.stringify(manifest.spec)) return this.podObject(existing);
       if (existing) await this.removePod(existing);
       const uid = manifest.metadata.uid ?? randomUUID();
-      const config = sandboxConfig({ manifest, uid, nodeName: this.nodeName, logDirectory: this.logDirectory(manifest, uid), ...(this.opts.cgroupParent ? { cgroupParent: this.opts.cgroupParent } : {}) });
       let sandboxId: string;
       try {
-        sandboxId = await this.cri.runPodSandbox(config);
+        sandboxId = await this.cri.runPodSandbox(this.sandboxConfig(manifest, uid));
       } catch (err) {
         throw new BackendError("runtime", `creating the sandbox of ${namespace}/${name}: ${(err as Error).message}`, { cause: err });
       }
@@ -199,7 +203,6 @@ export class CriNodeAgent implements NodeBackend {
     const criuConfig = this.criuConfigPath(pod.uid, c.name);
     const annotations: Record<string, string> = { [CRIU_CONFIG_ANNOTATION]: criuConfig };
     mkdirSync(join(this.logDirectory(m, pod.uid), c.name), { recursive: true, mode: 0o755 });
-    const sandbox = sandboxConfig({ manifest: m, uid: pod.uid, nodeName: this.nodeName, logDirectory: this.logDirectory(m, pod.uid), ...(this.opts.cgroupParent ? { cgroupParent: this.opts.cgroupParent } : {}) });
     const checkpoint = await this.checkpointSource(c.image, c.imagePullPolicy ?? "IfNotPresent");
     let image = c.image;
     let restoreArchive: string | undefined;
@@ -215,7 +218,7 @@ export class CriNodeAgent implements NodeBackend {
     }
     try {
       const config = containerConfig({ pod: m, uid: pod.uid, container: c, attempt, image, volumeSources, annotations });
-      const id = await this.cri.createContainer(pod.sandbox.id, config, sandbox);
+      const id = await this.cri.createContainer(pod.sandbox.id, config, this.sandboxConfig(m, pod.uid));
       steps.mark("create");
       try {
         await this.cri.startContainer(id);
@@ -289,8 +292,8 @@ export class CriNodeAgent implements NodeBackend {
       await this.ensureImage(baseName, "IfNotPresent");
       const base = await this.cri.imageStatus(baseName);
       if (!base) throw new BackendError("runtime", `base image ${baseName}: the runtime does not have it after a pull`);
-      const repo = baseName.replace(/@.*$/, "").replace(/:[^/:]+$/, "");
-      const digestRef = base.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? base.repoDigests[0];
+      const repo = repositoryOf(baseName);
+      const digestRef = base.repoDigests.find((d) => repo !== undefined && d.startsWith(`${repo}@`)) ?? base.repoDigests[0];
       if (!digestRef) {
         throw new BackendError("runtime", `base image ${baseName} has no registry digest (imported, not pulled): containerd pulls a checkpoint's base image by NAME@DIGEST, so it must come from a registry`);
       }
@@ -307,7 +310,6 @@ export class CriNodeAgent implements NodeBackend {
             baseImageName: baseName,
             containerName,
             annotations: { [CRIU_CONFIG_ANNOTATION]: criuConfig },
-            labels: {},
           },
           out,
         );
@@ -514,21 +516,13 @@ export class CriNodeAgent implements NodeBackend {
         throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
       }
     }
-    const manifest = { apiVersion: "v1", kind: "Pod", metadata: { name: req.name, namespace: req.namespace }, spec: { containers: [{ name, image: req.source }] } };
-    return this.applyPod(JSON.stringify(manifest));
+    return this.applyPod(restoredPodManifest(req, name));
   }
 
   async containerLog(req: LogRequest, maxBytes: number): Promise<string> {
     const { container } = await this.container(req.namespace, req.pod, req.container);
     const st = (await this.cri.containerStatus(container.id)).status;
-    let path = st?.logPath ?? "";
-    if (req.previous) {
-      const attempt = container.metadata?.attempt ?? 0;
-      if (attempt === 0) throw new BackendError("invalid", `previous terminated container "${req.container}" in pod "${req.pod}" not found`);
-      path = join(dirname(path), `${attempt - 1}.log`);
-    }
-    if (!path || !existsSync(path)) return "";
-    return readTail(path, maxBytes);
+    return containerLogTail(req, st?.logPath ?? "", container.metadata?.attempt ?? 0, maxBytes);
   }
 
   // ---- restarts
@@ -566,6 +560,15 @@ export class CriNodeAgent implements NodeBackend {
     } finally {
       this.reconciling = false;
     }
+  }
+}
+
+/** The repository of an image name ("127.0.0.1:5000/busybox"); undefined for a short name the runtime completes. */
+function repositoryOf(name: string): string | undefined {
+  try {
+    return repositoryName(parseImageReference(name));
+  } catch {
+    return undefined;
   }
 }
 
