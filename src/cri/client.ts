@@ -21,6 +21,8 @@ export const PROTO_FILE = "runtime-v1.proto";
 export const DEFAULT_ENDPOINTS = ["unix:///run/containerd/containerd.sock", "unix:///run/crio/crio.sock", "unix:///var/run/cri-dockerd.sock"];
 /** Deadline of a call that does not say otherwise. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** How much earlier than our own deadline the runtime's copy of it may fire (clocks and timers drift). */
+const DEADLINE_SLACK_MS = 500;
 
 export class CriError extends Error {
   override name = "CriError";
@@ -123,10 +125,18 @@ export class CriClient {
   private call<Res>(client: grpc.Client, method: string, req: object, timeoutMs = this.timeoutMs): Promise<Res> {
     const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
     return new Promise<Res>((resolve, reject) => {
-      fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      const deadline = Date.now() + timeoutMs;
+      fn.call(client, req, new grpc.Metadata(), { deadline }, (err, res) => {
         if (!err) return resolve(res as Res);
-        const status = grpc.status[err.code] ?? String(err.code);
-        const what = err.details || err.message;
+        let status = grpc.status[err.code] ?? String(err.code);
+        let what = err.details || err.message;
+        // The runtime learns our deadline from the grpc-timeout header and, when its timer fires
+        // before ours, resets the stream: grpc-js then reports CANCELLED. This client never
+        // cancels a call, so a cancel at the deadline is the deadline.
+        if (err.code === grpc.status.CANCELLED && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+          status = "DEADLINE_EXCEEDED";
+          what = `deadline of ${timeoutMs} ms passed (the runtime ended the call)`;
+        }
         reject(new CriError(`CRI ${method} at ${this.endpoint}: ${status}: ${oneLine(what)}`, status));
       });
     });
