@@ -1,12 +1,16 @@
 /**
  * `ckpt cri`: a CRI runtime (containerd, CRI-O) spoken to directly over its gRPC socket, as the
- * kubelet does: `version`, `pods`, `ps`, and `checkpoint CONTAINER --export FILE`.
+ * kubelet does: `version`, `pods`, `ps`, `checkpoint CONTAINER --export FILE` and
+ * `restore CHECKPOINT --pod-config FILE`.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { CriClient, CriError, type Container, type PodSandbox } from "../cri/client.js";
+import { parsePodConfig } from "../cri/pod-config-file.js";
+import type { ContainerConfig, PodSandboxConfig } from "../cri/types.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
@@ -159,5 +163,80 @@ export function criCommand(): Command {
       process.stderr.write(`checkpointed ${shortId(container.id)} (${container.metadata?.name ?? ""}) to ${file} in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
     });
 
+  cri
+    .command("restore")
+    .description("restore a checkpoint into a new pod sandbox through the CRI (CreateContainer with the checkpoint as its image)")
+    .argument("<checkpoint>", "a checkpoint archive on this node, or a checkpoint image reference")
+    .requiredOption("--pod-config <file>", "the new sandbox's PodSandboxConfig (JSON or YAML, as crictl runp reads it)")
+    .option("--name <name>", "the restored container's name (default: the checkpointed container's)")
+    .addOption(formatOption())
+    .action(async (source: string, opts: { podConfig: string; name?: string; format: string }, cmd: Command) => {
+      const podConfig = parsePodConfig(readFileSync(opts.podConfig, "utf8"), opts.podConfig);
+      const started = Date.now();
+      const restored = await withClient(cmd, (c) => restoreThroughCri(c, source, podConfig, opts.name));
+      if (opts.format === "json") return writeStdout(JSON.stringify(restored, null, 2) + "\n");
+      writeStdout(renderTable(["POD ID", "CONTAINER", "NAME", "CHECKPOINT"], [[shortId(restored.podSandboxId), shortId(restored.containerId), restored.name, source]]));
+      process.stderr.write(`restored in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
+    });
+
   return cri;
+}
+
+interface Restored {
+  podSandboxId: string;
+  containerId: string;
+  name: string;
+}
+
+/**
+ * A new sandbox, then the checkpoint created and started in it. An archive goes to containerd
+ * rewritten into the layout it restores (base image pinned by digest, status.dump); CRI-O takes
+ * archives as they are; an image reference is pulled and restored by the runtime itself. Nothing is
+ * left behind when a step fails.
+ */
+async function restoreThroughCri(c: CriClient, source: string, podConfig: PodSandboxConfig, name?: string): Promise<Restored> {
+  const isArchive = existsSync(source);
+  const runtime = (await c.version()).runtimeName;
+  const { checkpointedContainerName } = await import("../node/container-restore.js");
+  const { KUBELET_NAMESPACES } = await import("../node/cri/cri-pod-config.js");
+  const containerName = name ?? (isArchive ? await checkpointedContainerName(resolve(source)) : imageBaseName(source));
+  let image = isArchive ? resolve(source) : source;
+  let work: string | undefined;
+  const sandboxId = await c.runPodSandbox(podConfig);
+  let containerId: string | undefined;
+  try {
+    if (isArchive && runtime === "containerd") {
+      const { prepareContainerdRestore } = await import("../node/cri/containerd-restore.js");
+      const { criuPath } = await import("../checkpoint/host-checks.js");
+      work = mkdtempSync(join(tmpdir(), "ckpt-cri-restore-"));
+      image = await prepareContainerdRestore({ cri: c, source: resolve(source), criu: criuPath(), containerName, annotations: {}, outDir: work });
+    } else if (!isArchive && !(await c.imageStatus(source))) {
+      await c.pullImage(source, { sandboxConfig: podConfig });
+    }
+    const config: ContainerConfig = {
+      metadata: { name: containerName, attempt: 0 },
+      image: { image, userSpecifiedImage: isArchive ? image : source },
+      ...(podConfig.logDirectory ? { logPath: `${containerName}.log` } : {}),
+      linux: { securityContext: { namespaceOptions: KUBELET_NAMESPACES } },
+    };
+    // The runtime copies the checkpoint's log into the new log file at create time; the kubelet makes
+    // the pod's log directory, and without it that copy is skipped without a word.
+    if (podConfig.logDirectory) mkdirSync(podConfig.logDirectory, { recursive: true, mode: 0o755 });
+    containerId = await c.createContainer(sandboxId, config, podConfig);
+    await c.startContainer(containerId);
+    return { podSandboxId: sandboxId, containerId, name: containerName };
+  } catch (err) {
+    if (containerId) await c.removeContainer(containerId).catch(() => undefined);
+    await c.stopPodSandbox(sandboxId).catch(() => undefined);
+    await c.removePodSandbox(sandboxId).catch(() => undefined);
+    throw err;
+  } finally {
+    if (work) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** "registry/ns/app:tag" → "app": a container name for an image restore that names none. */
+function imageBaseName(ref: string): string {
+  const path = ref.split("@")[0]!.split("/").pop()!;
+  return path.split(":")[0]!.replace(/[^a-z0-9-]/g, "-") || "restored";
 }

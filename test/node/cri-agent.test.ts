@@ -18,6 +18,7 @@ import { cniNetns, haveContainerd, leftoversOf, startContainerd, type TestContai
 import { makeNodeEnv, type NodeEnv, type RunningAgent } from "../support/node-agent.js";
 import { buildBusyboxLayout, haveRegistryTools, pushLayout, startRegistry, type TestRegistry } from "../support/oci-images.js";
 import { counterPod, SECRET } from "../support/test-pods.js";
+import { expectCountContinued } from "../support/count-continued.js";
 import { waitFor } from "../support/wait-for.js";
 
 const ok = haveContainerd() && haveRegistryTools() && haveCheckpointctl();
@@ -154,14 +155,6 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
    * the log is the archive's, then the restored process's own lines, which go on from the dump's
    * count (at most the archive log's last one plus one) without a gap: a restore, not a new start.
    */
-  const expectContinued = (n: number[], archiveCounts: number[]) => {
-    expect(n.slice(0, archiveCounts.length)).toEqual(archiveCounts);
-    const own = n.slice(archiveCounts.length);
-    expect(own.length).toBeGreaterThan(2);
-    expect(own[0]).toBeGreaterThan(1);
-    expect(own[0]).toBeLessThanOrEqual(archiveCounts.at(-1)! + 1);
-    for (let i = 1; i < own.length; i++) expect(own[i]).toBe(own[i - 1]! + 1);
-  };
   const archiveCounts = (path: string) => {
     const text = spawnSync("tar", ["-xOf", path, "container.log"], { encoding: "utf8" }).stdout;
     return [...text.matchAll(/ count (\d+)$/gm)].map((m) => Number(m[1]));
@@ -174,7 +167,7 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
     const before = archiveCounts(archive);
     expect(before.slice(0, 3)).toEqual([1, 2, 3]);
     await waitFor("the restored counter to count", async () => ((await counts("restored")).length > before.length + 3 ? true : undefined));
-    expectContinued(await counts("restored"), before);
+    expectCountContinued(await counts("restored"), before);
     const pid = await pidOf(p);
     expect(readFileSync(`/proc/${pid}/root/tmp/test-file`, "utf8")).toBe("written-by-counter\n");
     // Its memory has the secret: checkpoint the restored container and search it.
@@ -197,7 +190,7 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
     const path = (JSON.parse(r.body) as { items: string[] }).items[0]!;
     const before = archiveCounts(path);
     await waitFor("the restored counter to count", async () => ((await counts("from-image")).length > before.length + 3 ? true : undefined));
-    expectContinued(await counts("from-image"), before);
+    expectCountContinued(await counts("from-image"), before);
     expect((await call("DELETE", "/pods/default/from-image")).status).toBe(200);
   });
 

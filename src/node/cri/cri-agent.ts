@@ -28,9 +28,9 @@ import type { RetentionPolicy } from "../checkpoint-retention.js";
 import { checkpointFileName } from "../checkpoint-name.js";
 import type { ImagePublishing } from "../checkpoint-publish.js";
 import { completeCheckpoint } from "../checkpoint-completion.js";
-import { checkpointedContainerName, isArchivePath, isCheckpointLayout, planRestore } from "../container-restore.js";
+import { checkpointedContainerName, isArchivePath, isCheckpointLayout } from "../container-restore.js";
 import type { ImageStore } from "../images/image-store.js";
-import { imageName, parseImageReference, repositoryName } from "../images/index.js";
+import { imageName, parseImageReference } from "../images/index.js";
 import { ManifestError, parsePodManifest, PodManifestSchema, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
 import { podObjectOf } from "../pod-status.js";
 import { volumeSource } from "../pod-volumes.js";
@@ -39,7 +39,7 @@ import { containerLogTail } from "../log-tail.js";
 import { keyedLocks } from "../keyed-locks.js";
 import { anyStopped, continueStopped } from "./container-processes.js";
 import { criuLogError } from "../criu-log.js";
-import { writeContainerdRestoreArchive } from "./containerd-restore-archive.js";
+import { prepareContainerdRestore } from "./containerd-restore.js";
 import {
   CONTAINER_NAME_LABEL,
   containerConfig,
@@ -76,8 +76,6 @@ interface CriPod {
   uid: string;
 }
 
-/** The runtime's name for its shim, the one config.dump records and the preflight compares. */
-const CRI_RUNTIME = "io.containerd.runc.v2";
 
 export class CriNodeAgent implements NodeBackend {
   readonly nodeName: string;
@@ -210,7 +208,16 @@ export class CriNodeAgent implements NodeBackend {
     if (checkpoint) {
       // Established connections cannot follow the pod to its new address: CRIU closes them.
       this.writeCriuConfig(pod, c.name, ["tcp-close"]);
-      restoreArchive = await this.restoreArchive(checkpoint, c.name, criuConfig);
+      restoreArchive = await prepareContainerdRestore({
+        cri: this.cri,
+        source: checkpoint,
+        criu: this.opts.criu,
+        containerName: c.name,
+        annotations: { [CRIU_CONFIG_ANNOTATION]: criuConfig },
+        outDir: join(this.opts.root, "restore"),
+        pullBase: (name) => this.ensureImage(name, "IfNotPresent"),
+        onNotes: (notes) => this.log({ msg: "restore notes", container: c.name, archive: checkpoint, notes }),
+      });
       image = restoreArchive;
       steps.mark("restore archive");
     } else {
@@ -276,51 +283,6 @@ export class CriNodeAgent implements NodeBackend {
     const layer = pulled.layers.length === 1 ? pulled.layers[0]! : undefined;
     if (!layer || !isCheckpointLayout(layer)) throw new BackendError("invalid", `image ${image} is annotated as a checkpoint but its layer is not a checkpoint`);
     return layer;
-  }
-
-  /**
-   * The checkpoint as containerd restores it: preflight, the base image pulled through the CRI and
-   * pinned by digest, the archive rewritten. Returns its path (removed by the caller).
-   */
-  private async restoreArchive(source: string, containerName: string, criuConfig: string): Promise<string> {
-    const plan = await planRestore(source, this.opts.criu, CRI_RUNTIME).catch((err: Error) => {
-      throw new BackendError("invalid", err.message, { cause: err });
-    });
-    try {
-      if (plan.notes.length) this.log({ msg: "restore notes", container: containerName, archive: source, notes: plan.notes });
-      const baseName = plan.baseImage;
-      await this.ensureImage(baseName, "IfNotPresent");
-      const base = await this.cri.imageStatus(baseName);
-      if (!base) throw new BackendError("runtime", `base image ${baseName}: the runtime does not have it after a pull`);
-      const repo = repositoryOf(baseName);
-      const digestRef = base.repoDigests.find((d) => repo !== undefined && d.startsWith(`${repo}@`)) ?? base.repoDigests[0];
-      if (!digestRef) {
-        throw new BackendError("runtime", `base image ${baseName} has no registry digest (imported, not pulled): containerd pulls a checkpoint's base image by NAME@DIGEST, so it must come from a registry`);
-      }
-      const recorded = plan.checkpoint.config().rootfsImageRef;
-      if (recorded?.startsWith("sha256:") && recorded !== base.id) {
-        throw new BackendError("invalid", `base image ${baseName} is ${base.id} on this node, the checkpoint was made on ${recorded}`);
-      }
-      const out = join(this.opts.root, "restore", `${randomUUID()}.tar`);
-      try {
-        await writeContainerdRestoreArchive(
-          {
-            checkpoint: plan.checkpoint,
-            baseImageRef: digestRef,
-            baseImageName: baseName,
-            containerName,
-            annotations: { [CRIU_CONFIG_ANNOTATION]: criuConfig },
-          },
-          out,
-        );
-      } catch (err) {
-        rmSync(out, { force: true });
-        throw new BackendError("runtime", `${source}: writing the restore archive: ${(err as Error).message}`, { cause: err });
-      }
-      return out;
-    } finally {
-      plan.checkpoint.close();
-    }
   }
 
   async deletePod(namespace: string, name: string): Promise<void> {
@@ -560,15 +522,6 @@ export class CriNodeAgent implements NodeBackend {
     } finally {
       this.reconciling = false;
     }
-  }
-}
-
-/** The repository of an image name ("127.0.0.1:5000/busybox"); undefined for a short name the runtime completes. */
-function repositoryOf(name: string): string | undefined {
-  try {
-    return repositoryName(parseImageReference(name));
-  } catch {
-    return undefined;
   }
 }
 

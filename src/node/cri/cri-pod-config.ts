@@ -27,7 +27,7 @@ export const CRIU_CONFIG_ANNOTATION = "org.criu.config";
  * the pod's, a PID namespace per container. Said explicitly: the CRI's zero value for pid is POD,
  * which would put every container in the sandbox's PID namespace (and make it external to CRIU).
  */
-const KUBELET_NAMESPACES = { network: "POD", pid: "CONTAINER", ipc: "POD" } as const;
+export const KUBELET_NAMESPACES = { network: "POD", pid: "CONTAINER", ipc: "POD" } as const;
 
 export interface SandboxInput {
   manifest: PodManifest;
