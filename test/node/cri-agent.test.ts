@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CriClient } from "../../src/cri/client.js";
 import { runCkpt } from "../support/ckpt-cli.js";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
-import { cniNetns, haveContainerd, leftoversOf, startContainerd, type TestContainerd } from "../support/containerd.js";
+import { cniNetns, haveContainerd, leftoversOf, processesMentioning, startContainerd, type TestContainerd } from "../support/containerd.js";
 import { makeNodeEnv, type NodeEnv, type RunningAgent } from "../support/node-agent.js";
 import { buildBusyboxLayout, haveRegistryTools, pushLayout, startRegistry, type TestRegistry } from "../support/oci-images.js";
 import { counterPod, SECRET } from "../support/test-pods.js";
@@ -240,6 +240,39 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
     await waitFor("the runtime's late archive to be removed", () => (archives().length === before.length && !archives().some((a) => a.startsWith(".")) ? true : undefined), 30_000);
     expect(archives()).toEqual(before);
   }, 90_000);
+
+  it("containerd killed during a checkpoint: 500, no archive, and the container runs on after containerd restarts", async () => {
+    const before = archives();
+    const runtimeCriu = () => processesMentioning(join(cd.dir, "criu-bin")).length > 0;
+    // A slowed CRIU of an earlier test may still be sleeping.
+    await waitFor("no CRIU of the runtime running", () => (runtimeCriu() ? undefined : true), 60_000);
+    cd.criuMode("slow");
+    let r: { status: number; body: string };
+    try {
+      const pending = call("POST", "/checkpoint/default/counter/counter");
+      await waitFor("the runtime to start CRIU", () => (runtimeCriu() ? true : undefined), 30_000);
+      await cd.kill9();
+      r = await pending;
+    } finally {
+      cd.criuMode(undefined);
+    }
+    expect(r.status, r.body).toBe(500);
+    expect(r.body).toMatch(/CheckpointContainer/);
+    expect(archives()).toEqual(before);
+
+    await cd.restart();
+    // The shim outlives containerd and runs its CRIU to the end: wait for it before judging.
+    await waitFor("the shim's CRIU to end", () => (runtimeCriu() ? undefined : true), 60_000);
+    const p = await running("counter");
+    const pid = await pidOf(p);
+    expect(readFileSync(`/proc/${pid}/status`, "utf8")).not.toMatch(/^State:\s+T/m);
+    const at = await lastCount("counter");
+    await waitFor("the counter to go on", async () => ((await lastCount("counter")) > at + 3 ? true : undefined), 30_000);
+    expect(archives()).toEqual(before);
+    // The agent talks to the new containerd: a checkpoint works again.
+    const again = await call("POST", "/checkpoint/default/counter/counter");
+    expect(again.status, again.body).toBe(200);
+  }, 150_000);
 
   it("refuses to start on a missing or wrong socket, with one line", () => {
     for (const endpoint of [`unix://${cd.dir}/absent.sock`, "tcp://127.0.0.1:1"]) {

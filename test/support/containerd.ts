@@ -46,6 +46,10 @@ export interface TestContainerd {
   log(): string;
   /** Makes the CRIU containerd runs hang ("slow") or work again (undefined). */
   criuMode(mode: "slow" | undefined): void;
+  /** Kills containerd alone (SIGKILL), as a crash would: its shims and containers run on. */
+  kill9(): Promise<void>;
+  /** Starts the killed containerd again with the same config and state. */
+  restart(): Promise<void>;
   /** Stops containerd and removes everything it and its pods made. Safe to call twice. */
   cleanup(): Promise<void>;
 }
@@ -131,7 +135,8 @@ function shimsOf(address: string): { pid: number; namespace: string; id: string 
   return found;
 }
 
-function processesMentioning(dir: string): number[] {
+/** Live processes whose command line names a path under `dir`. */
+export function processesMentioning(dir: string): number[] {
   const found: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
@@ -187,11 +192,25 @@ export async function startContainerd(): Promise<TestContainerd> {
   const slowFlag = join(dir, "criu-slow");
   writeFileSync(join(criuBin, "criu"), `#!/bin/sh\n[ -e ${slowFlag} ] && [ "$1" != check ] && [ "$1" != --version ] && sleep 15\nexec ${CRIU_WRAPPER} "$@"\n`, { mode: 0o755 });
   const env = { ...process.env, PATH: `${criuBin}:/usr/local/sbin:${TOOLS_BIN}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
-  const child = spawn(CONTAINERD, ["--config", config], { stdio: ["ignore", "pipe", "pipe"], env });
-  child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+  let child!: ChildProcess;
   let exited = false;
-  child.on("exit", () => (exited = true));
+  const launch = () => {
+    exited = false;
+    child = spawn(CONTAINERD, ["--config", config], { stdio: ["ignore", "pipe", "pipe"], env });
+    child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+    child.on("exit", () => (exited = true));
+  };
+  const serving = () =>
+    waitFor(
+      "containerd's socket",
+      () => {
+        if (exited) throw new Error(`containerd exited:\n${output}`);
+        return existsSync(socket) && spawnSync(CTR, ["--address", socket, "version"], { stdio: "ignore" }).status === 0 ? true : undefined;
+      },
+      20_000,
+    );
+  launch();
 
   let cleaned = false;
   const cleanup = async () => {
@@ -240,14 +259,7 @@ export async function startContainerd(): Promise<TestContainerd> {
   };
 
   try {
-    await waitFor(
-      "containerd's socket",
-      () => {
-        if (exited) throw new Error(`containerd exited:\n${output}`);
-        return existsSync(socket) && spawnSync(CTR, ["--address", socket, "version"], { stdio: "ignore" }).status === 0 ? true : undefined;
-      },
-      20_000,
-    );
+    await serving();
     const layout = join(dir, "image-layout");
     // A sleeping default command: the image is the pod sandbox's "pause" container too.
     await writeOciImage(layout, { tag: TEST_IMAGE, layers: [{ entries: busyboxRootfs() }], config: { Cmd: ["sleep", "2147483647"] } });
@@ -269,8 +281,21 @@ export async function startContainerd(): Promise<TestContainerd> {
     subnet,
     cgroupParent,
     image: TEST_IMAGE,
-    process: child,
+    get process() {
+      return child;
+    },
     log: () => output,
+    kill9: async () => {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      child.kill("SIGKILL");
+      await gone;
+    },
+    restart: async () => {
+      if (!exited) throw new Error("containerd is still running");
+      launch();
+      await serving();
+    },
     criuMode: (mode) => (mode ? writeFileSync(slowFlag, "") : rmSync(slowFlag, { force: true })),
     cleanup,
   };
