@@ -14,7 +14,6 @@ import { ArchiveError, CHECKPOINT_DIR, type CheckpointArchive } from "../checkpo
 import { listTar } from "../checkpoint/archive/tar-listing.js";
 import type { Checkpoint } from "../checkpoint/checkpoint.js";
 import { ANNOTATIONS, DELETED_FILES, ROOTFS_DIFF } from "../checkpoint/layout-names.js";
-import { DeletedFiles, parseMetadata } from "../checkpoint/metadata.js";
 import { formatIpWords } from "../criu-images/crit-json/ip-address.js";
 import { socketQueues, tcpQueues } from "../criu-images/explore/sk.js";
 import { FileNames, InvalidUtf8, isDefunct, listProcesses, PAGE_SIZE, PagemapIndex, PE_PRESENT, readEntries, readImageHeader, type ImageDir, type ProcessInfo, type WireMessage } from "../criu-images/index.js";
@@ -620,8 +619,7 @@ function sockets(dir: ImageDir, procs: readonly ProcessInfo[], names: FileNames)
 // --- deleted files, ghost files, rootfs diff ---
 
 function deletedFiles(cp: Checkpoint): string[] | undefined {
-  if (!cp.archive.has(DELETED_FILES)) return undefined;
-  return parseMetadata(DeletedFiles, cp.archive.read(DELETED_FILES), `${cp.path}: ${DELETED_FILES}`);
+  return cp.archive.has(DELETED_FILES) ? cp.deletedFiles() : undefined;
 }
 
 interface GhostPlan {

@@ -7,8 +7,8 @@ import { ImageDir } from "../criu-images/image-dir.js";
 import type { WireMessage } from "../criu-images/wire-reader.js";
 import { readEntries } from "../criu-images/image-file.js";
 import { ArchiveError, CheckpointArchive, CHECKPOINT_DIR } from "./archive/checkpoint-archive.js";
-import { AMDGPU_PAGES_PREFIX, ANNOTATIONS, CONFIG_DUMP, PAGES_PREFIX, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "./layout-names.js";
-import { ConfigDump, parseMetadata, SpecDump } from "./metadata.js";
+import { AMDGPU_PAGES_PREFIX, ANNOTATIONS, CONFIG_DUMP, DELETED_FILES, PAGES_PREFIX, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "./layout-names.js";
+import { ConfigDump, DeletedFiles, parseMetadata, SpecDump } from "./metadata.js";
 
 export type Engine = "CRI-O" | "Podman" | "containerd";
 
@@ -83,6 +83,12 @@ export class Checkpoint {
       this.specCache = parseMetadata(SpecDump, this.archive.read(SPEC_DUMP), this.where(SPEC_DUMP));
     }
     return this.specCache;
+  }
+
+  /** The paths deleted.files lists (CRI-O's layout): files the container removed from its image. */
+  deletedFiles(): string[] {
+    if (!this.archive.has(DELETED_FILES)) return [];
+    return parseMetadata(DeletedFiles, this.archive.read(DELETED_FILES), this.where(DELETED_FILES));
   }
 
   engine(): Engine {

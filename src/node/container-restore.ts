@@ -157,9 +157,13 @@ async function applyFileChanges(plan: RestorePlan, dir: string): Promise<void> {
   const cp = plan.checkpoint;
   const root = rootfsPaths(dir).merged;
   const diff = cp.archive.has("rootfs-diff.tar") ? await memberStream(cp, "rootfs-diff.tar") : undefined;
-  const deleted = cp.archive.has("deleted.files") ? (JSON.parse(Buffer.from(cp.archive.read("deleted.files")).toString("utf8")) as unknown) : [];
-  if (!Array.isArray(deleted) || deleted.some((d) => typeof d !== "string")) throw new RestoreError(`${plan.archive}: deleted.files is not a list of paths`);
-  await applyRootfsDiff(root, diff, deleted as string[]);
+  let deleted: string[];
+  try {
+    deleted = cp.deletedFiles();
+  } catch (err) {
+    throw new RestoreError((err as Error).message, { cause: err });
+  }
+  await applyRootfsDiff(root, diff, deleted);
 }
 
 /** Sets the writable layer's root to the mode the container's "/" had, before the overlay is mounted. */

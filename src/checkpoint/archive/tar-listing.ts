@@ -51,7 +51,7 @@ export async function listTar(archive: CheckpointArchive, name: string): Promise
   if (archive.seekable) {
     const head = archive.readRange(name, 0, Math.min(512, size));
     const compression = detectCompression(head);
-    if (compression === "none") return tarHeaders(archive, name, size, where);
+    if (compression === "none") return tarHeaders(archive, name, size, where).entries;
     const CHUNK = 1 << 20;
     const source = Readable.from(
       (function* () {
@@ -73,7 +73,19 @@ export async function listTar(archive: CheckpointArchive, name: string): Promise
   return listing ? await listing : [];
 }
 
-function tarHeaders(archive: CheckpointArchive, name: string, size: number, where: string): TarListEntry[] {
+/**
+ * Where the end-of-archive blocks of a plain tar member begin (its size when it has none), so
+ * entries can be appended; undefined for a compressed member or an archive that is not seekable.
+ */
+export function plainTarEnd(archive: CheckpointArchive, name: string): number | undefined {
+  const size = archive.size(name);
+  if (size === 0) return 0;
+  if (!archive.seekable || detectCompression(archive.readRange(name, 0, Math.min(512, size))) !== "none") return undefined;
+  return tarHeaders(archive, name, size, `${archive.path}: ${name}`).end;
+}
+
+/** The members of a plain tar read from its headers in place, and the offset its entries end at. */
+function tarHeaders(archive: CheckpointArchive, name: string, size: number, where: string): { entries: TarListEntry[]; end: number } {
   const out: TarListEntry[] = [];
   let pos = 0;
   let longName: string | undefined;
@@ -104,7 +116,7 @@ function tarHeaders(archive: CheckpointArchive, name: string, size: number, wher
     }
     pos = dataAt + Math.ceil(h.size / 512) * 512;
   }
-  return out;
+  return { entries: out, end: Math.min(pos, size) };
 }
 
 async function tarStream(input: Readable, where: string): Promise<TarListEntry[]> {
