@@ -312,6 +312,14 @@ try {
     problems.push(...c.check());
   }
   if (problems.length) voided = true;
+  // ckpt coredump has no checkpointctl counterpart: one run each, alone; the core is removed after it.
+  const coredumps = (["tar", "tar.gz"] as const).map((label) => {
+    const argv = [CKPT, "coredump", archives[label], "-o", join(work, "cores"), "-p", String(rootPid)];
+    const sample = timed(argv, `ckpt coredump ${label}`);
+    const size = statSync(join(work, "cores", `core.${rootPid}`)).size;
+    rmSync(join(work, "cores"), { recursive: true, force: true });
+    return { label, argv, sample, size };
+  });
   const totalS = (performance.now() - started) / 1000;
 
   // ---- Report ------------------------------------------------------------------------------
@@ -409,6 +417,12 @@ try {
         `${worst.kb / 1024 < RSS_TARGET_MB ? "met" : "MISSED"}`,
     );
   }
+  for (const c of coredumps) {
+    out.push(
+      `  ${`coredump ${c.label} peak RSS < ${RSS_TARGET_MB} MiB`.padEnd(54)} ${kbToMB(c.sample.rssKB)} MiB  ` +
+        `${c.sample.rssKB / 1024 < RSS_TARGET_MB ? "met" : "MISSED"}  (one run, ${c.sample.seconds.toFixed(1)} s, a ${fmtMB(c.size)} MiB core)`,
+    );
+  }
   out.push("");
 
   out.push("Same work (one untimed run of each command after its timed runs):");
@@ -447,6 +461,7 @@ try {
     const show = (argv: string[]): string => argv.map((a) => a.replace(process.execPath, "node").replace(work, "$W")).join(" ");
     out.push(`  ${c.name}:\n    ckpt: ${show(c.ckpt)}\n    checkpointctl: ${show(c.cctl)}`);
   }
+  for (const c of coredumps) out.push(`  coredump ${c.label}: ${c.argv.join(" ").replaceAll(work, "$W")}`);
   out.push(`  peak RSS: ${TIME} -o FILE -f %M <command>`);
   out.push("");
   out.push(`bench/archive: ${totalS.toFixed(0)} s in all`);

@@ -92,6 +92,16 @@ export function haveRealStack(): boolean {
  * workload's output) if the workload or the dump fails; the tree is killed in every case.
  */
 export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions = {}): Promise<WorkloadDump> {
+  const args = workloadArgs(kind, opts);
+  return dumpProgram(kind, (workDir) => [PYTHON, "-B", join(WORKLOADS, `${kind}.py`), workDir, ...args], opts);
+}
+
+/**
+ * The same for any program: `argv(workDir)` is its command line. Like the workloads, it runs in
+ * workDir with CKPT_TOKEN in its environment and writes workDir/ready.json ({"pids": {"leader": PID},
+ * "markerPrefixes": {…}}) once its state is complete; the dump is of its leader's tree.
+ */
+export async function dumpProgram(label: string, argv: (workDir: string) => string[], opts: DumpWorkloadOptions = {}): Promise<WorkloadDump> {
   const dir = await mkdtemp(join(tmpdir(), "ckpt-dump-"));
   const workDir = await mkdtemp(join(tmpdir(), "ckpt-work-"));
   const cleanup = async (): Promise<void> => {
@@ -104,7 +114,7 @@ export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions
   let workload: Workload | undefined;
   let ok = false;
   try {
-    workload = Workload.start(kind, workDir, token, envMarker, workloadArgs(kind, opts));
+    workload = Workload.start(label, workDir, token, envMarker, argv(workDir));
     const ready = await workload.ready(opts.readyTimeoutMs ?? 60_000);
     const args = ["dump", "-t", String(ready.pids.leader), "-D", dir, "-o", DUMP_LOG, "-v4"];
     args.push("--leave-running", "--tcp-established", "--file-locks", ...(opts.criuArgs ?? []));
@@ -116,7 +126,7 @@ export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions
     // is the one place CRIU says the images are complete.
     if (criu.code !== 0 || !log.includes("Dumping finished successfully")) {
       throw new Error(
-        `criu dump of the ${kind} workload (pid ${ready.pids.leader}) failed: ${criu.status}` +
+        `criu dump of the ${label} workload (pid ${ready.pids.leader}) failed: ${criu.status}` +
           (keep ? ` (kept: ${dir})\n` : ` (set CKPT_KEEP_DUMPS=1 to keep ${dir})\n`) +
           `criu ${args.join(" ")}\n` +
           `--- errors in ${dumpLog} ---\n${logErrors(log)}\n--- ${dumpLog} (tail) ---\n${tail(log, 30)}` +
@@ -175,7 +185,7 @@ class Workload {
   private running = true;
 
   private constructor(
-    private readonly kind: WorkloadKind,
+    private readonly kind: string,
     private readonly workDir: string,
     private readonly reaper: ChildProcess,
   ) {
@@ -201,11 +211,10 @@ class Workload {
     });
   }
 
-  static start(kind: WorkloadKind, workDir: string, token: string, envMarker: string, args: string[]): Workload {
-    const script = join(WORKLOADS, `${kind}.py`);
+  static start(kind: string, workDir: string, token: string, envMarker: string, command: string[]): Workload {
     // unshare (without --fork) execs in place, so the pid the reaper reports is the leader's.
     const argv = ["-B", join(WORKLOADS, "reaper.py"), join(workDir, "out.log"), "--"];
-    argv.push(UNSHARE, "--ipc", "--uts", "--net", PYTHON, "-B", script, workDir, ...args);
+    argv.push(UNSHARE, "--ipc", "--uts", "--net", ...command);
     const reaper = spawn(PYTHON, argv, {
       cwd: workDir,
       stdio: ["pipe", "pipe", "pipe"],

@@ -40,6 +40,38 @@ function diffEntry(name: string, type: string, size: number, link: string | unde
 }
 
 /**
+ * The bytes of a tar inside the archive as a stream for `read` (decompressed when gzip'd, as
+ * containerd's rootfs-diff.tar is): for tars that cannot be read in place.
+ */
+async function tarInput(archive: CheckpointArchive, name: string, size: number, read: (input: Readable) => Promise<void>): Promise<void> {
+  if (archive.seekable) {
+    const compression = detectCompression(archive.readRange(name, 0, Math.min(512, size)));
+    const CHUNK = 1 << 20;
+    const source = Readable.from(
+      (function* () {
+        for (let offset = 0; offset < size; offset += CHUNK) yield Buffer.from(archive.readRange(name, offset, Math.min(CHUNK, size - offset)));
+      })(),
+    );
+    return read(decompress(source, compression));
+  }
+  const input = new PassThrough();
+  let reading: Promise<void> | undefined;
+  await archive.streamMember(name, (chunk) => {
+    if (!reading) {
+      reading = read(decompress(input, detectCompression(chunk)));
+      reading.catch(() => undefined);
+    }
+    input.write(chunk);
+  });
+  input.end();
+  await reading;
+}
+
+function inPlace(archive: CheckpointArchive, name: string, size: number): boolean {
+  return archive.seekable && detectCompression(archive.readRange(name, 0, Math.min(512, size))) === "none";
+}
+
+/**
  * The members of a tar inside the archive (rootfs-diff.tar): from its headers alone when it is a
  * plain tar that can be read in place, otherwise by streaming it (gzip'd in containerd's layout;
  * a pass of its own over a compressed archive).
@@ -48,29 +80,39 @@ export async function listTar(archive: CheckpointArchive, name: string): Promise
   const size = archive.size(name);
   if (size === 0) return [];
   const where = `${archive.path}: ${name}`;
-  if (archive.seekable) {
-    const head = archive.readRange(name, 0, Math.min(512, size));
-    const compression = detectCompression(head);
-    if (compression === "none") return tarHeaders(archive, name, size, where).entries;
+  if (inPlace(archive, name, size)) return [...walkHeaders(archive, name, size, where)].map((h) => h.entry);
+  const out: TarListEntry[] = [];
+  await tarInput(archive, name, size, (input) => tarStream(input, where, (entry) => void out.push(entry)));
+  return out;
+}
+
+/**
+ * The data of some regular files of a tar inside the archive, in order within each file: read in
+ * place from a plain tar, streamed otherwise. `paths` are as listTar gives them.
+ */
+export async function readTarFiles(archive: CheckpointArchive, name: string, paths: ReadonlySet<string>, onData: (path: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
+  const size = archive.size(name);
+  if (size === 0 || paths.size === 0) return;
+  const where = `${archive.path}: ${name}`;
+  if (inPlace(archive, name, size)) {
     const CHUNK = 1 << 20;
-    const source = Readable.from(
-      (function* () {
-        for (let offset = 0; offset < size; offset += CHUNK) yield Buffer.from(archive.readRange(name, offset, Math.min(CHUNK, size - offset)));
-      })(),
-    );
-    return tarStream(decompress(source, compression), where);
-  }
-  const input = new PassThrough();
-  let listing: Promise<TarListEntry[]> | undefined;
-  await archive.streamMember(name, (chunk) => {
-    if (!listing) {
-      listing = tarStream(decompress(input, detectCompression(chunk)), where);
-      listing.catch(() => undefined);
+    for (const { entry, dataOffset } of walkHeaders(archive, name, size, where)) {
+      if (entry.type !== "file" || !paths.has(entry.path)) continue;
+      for (let at = 0; at < entry.size; at += CHUNK) onData(entry.path, archive.readRange(name, dataOffset + at, Math.min(CHUNK, entry.size - at)), at);
     }
-    input.write(chunk);
-  });
-  input.end();
-  return listing ? await listing : [];
+    return;
+  }
+  await tarInput(archive, name, size, (input) =>
+    tarStream(input, where, (entry, stream) => {
+      if (entry.type !== "file" || !paths.has(entry.path)) return false;
+      let at = 0;
+      stream.on("data", (chunk: Buffer) => {
+        onData(entry.path, chunk, at);
+        at += chunk.length;
+      });
+      return true;
+    }),
+  );
 }
 
 /**
@@ -80,13 +122,14 @@ export async function listTar(archive: CheckpointArchive, name: string): Promise
 export function plainTarEnd(archive: CheckpointArchive, name: string): number | undefined {
   const size = archive.size(name);
   if (size === 0) return 0;
-  if (!archive.seekable || detectCompression(archive.readRange(name, 0, Math.min(512, size))) !== "none") return undefined;
-  return tarHeaders(archive, name, size, `${archive.path}: ${name}`).end;
+  if (!inPlace(archive, name, size)) return undefined;
+  let end = 0;
+  for (const { next } of walkHeaders(archive, name, size, `${archive.path}: ${name}`)) end = next;
+  return end;
 }
 
-/** The members of a plain tar read from its headers in place, and the offset its entries end at. */
-function tarHeaders(archive: CheckpointArchive, name: string, size: number, where: string): { entries: TarListEntry[]; end: number } {
-  const out: TarListEntry[] = [];
+/** Each member of a plain tar read in place: its entry, where its data is, and where the next header is. */
+function* walkHeaders(archive: CheckpointArchive, name: string, size: number, where: string): Generator<{ entry: TarListEntry; dataOffset: number; next: number }> {
   let pos = 0;
   let longName: string | undefined;
   let longLink: string | undefined;
@@ -110,28 +153,26 @@ function tarHeaders(archive: CheckpointArchive, name: string, size: number, wher
       else pax = parsePax(data);
     } else if (h.flag !== "g") {
       const size = pax.size !== undefined ? Number(pax.size) : h.size;
-      out.push(diffEntry(pax.path ?? longName ?? h.name, h.type, size, pax.linkpath ?? longLink ?? h.linkname));
+      const next = Math.min(dataAt + Math.ceil(h.size / 512) * 512, archive.size(name));
+      yield { entry: diffEntry(pax.path ?? longName ?? h.name, h.type, size, pax.linkpath ?? longLink ?? h.linkname), dataOffset: dataAt, next };
       longName = longLink = undefined;
       pax = {};
     }
     pos = dataAt + Math.ceil(h.size / 512) * 512;
   }
-  return { entries: out, end: Math.min(pos, size) };
 }
 
-async function tarStream(input: Readable, where: string): Promise<TarListEntry[]> {
-  const out: TarListEntry[] = [];
+/** Walks a tar stream; `onEntry` may take an entry's data stream (returns true) or leave it skipped. */
+async function tarStream(input: Readable, where: string, onEntry: (entry: TarListEntry, stream: Readable) => boolean | void): Promise<void> {
   const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
-    out.push(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined));
     stream.on("end", next);
-    stream.resume();
+    if (!onEntry(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined), stream as unknown as Readable)) stream.resume();
   });
   try {
     await pipeline(input, extract);
   } catch (err) {
     throw new ArchiveError(`${where}: cannot read it as a tar archive: ${(err as Error).message}`);
   }
-  return out;
 }
