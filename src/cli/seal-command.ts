@@ -3,14 +3,13 @@
  * `ckpt unseal SEALED -i IDENTITY [-o OUT]`: archives encrypted at rest in the age format.
  */
 import { Command } from "commander";
+import { SEALED_SUFFIX } from "../checkpoint/seal/age-format.js";
 import { identityFileText, readIdentityFile } from "../checkpoint/seal/identity-file.js";
 import { writeFileAtomically } from "../checkpoint/writer/atomic-file.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-export const SEALED_SUFFIX = ".age";
 
 /** A new identity file at `output`, never overwriting one; prints its recipient. */
 async function keygen(output: string | undefined): Promise<void> {

@@ -232,6 +232,9 @@ export class CheckpointArchive {
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
       stream.on("end", next);
+      // A failure mid-member (a sealed chunk that fails its tag, corrupt gzip) also fails the
+      // member's stream: the pipeline below reports it, and unheard here it would crash the process.
+      stream.on("error", () => undefined);
       if (failure !== undefined) return stream.resume();
       try {
         const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;

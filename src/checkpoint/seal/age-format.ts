@@ -7,6 +7,8 @@
  */
 
 export const AGE_MAGIC = "age-encryption.org/v1\n";
+/** The name of a sealed file: the archive's, with this added. */
+export const SEALED_SUFFIX = ".age";
 /** What `age --armor` writes: the same file in PEM-like base64, which is not read here. */
 export const AGE_ARMOR_MAGIC = "-----BEGIN AGE ENCRYPTED FILE-----";
 
