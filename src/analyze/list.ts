@@ -4,6 +4,7 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 
 export const KUBELET_CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints";
@@ -36,7 +37,7 @@ export interface ListResult {
   errors: Array<{ path: string; message: string }>;
 }
 
-export async function listCheckpoints(dirs: string[]): Promise<ListResult> {
+export async function listCheckpoints(dirs: string[], opts: OpenOptions = {}): Promise<ListResult> {
   const result: ListResult = { found: [], dirs: [], errors: [] };
   for (const dir of dirs) {
     let names: string[];
@@ -50,7 +51,7 @@ export async function listCheckpoints(dirs: string[]): Promise<ListResult> {
       const path = join(dir, name);
       if (!statSync(path).isFile()) continue;
       try {
-        const cp = await Checkpoint.open(path);
+        const cp = await Checkpoint.open(path, opts);
         try {
           const c = cp.container();
           result.found.push({

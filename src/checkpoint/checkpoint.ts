@@ -6,7 +6,7 @@
 import { ImageDir } from "../criu-images/image-dir.js";
 import type { WireMessage } from "../criu-images/wire-reader.js";
 import { readEntries } from "../criu-images/image-file.js";
-import { ArchiveError, CheckpointArchive, CHECKPOINT_DIR } from "./archive/checkpoint-archive.js";
+import { ArchiveError, CheckpointArchive, CHECKPOINT_DIR, type OpenOptions } from "./archive/checkpoint-archive.js";
 import { AMDGPU_PAGES_PREFIX, ANNOTATIONS, CONFIG_DUMP, DELETED_FILES, PAGES_PREFIX, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "./layout-names.js";
 import { ConfigDump, DeletedFiles, parseMetadata, SpecDump } from "./metadata.js";
 
@@ -47,8 +47,8 @@ export class Checkpoint {
     this.images = new ImageDir(archive.imageFiles());
   }
 
-  static async open(path: string): Promise<Checkpoint> {
-    const archive = await CheckpointArchive.open(path);
+  static async open(path: string, opts: OpenOptions = {}): Promise<Checkpoint> {
+    const archive = await CheckpointArchive.open(path, opts);
     if (!archive.hasDirectory(CHECKPOINT_DIR)) {
       archive.close();
       throw new ArchiveError(`${path}: checkpoint directory is missing in the archive`);

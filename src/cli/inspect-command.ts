@@ -11,11 +11,12 @@ import { inspectCheckpoint, inspectOptions, type InspectFlags, type InspectJson 
 import { inspectTree, renderTree } from "../analyze/inspect-tree.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 
 interface CommandFlags extends Omit<InspectFlags, "pid"> {
   pid?: string;
   format: string;
+  identity?: string;
 }
 
 function parsePid(text: string | undefined): number | undefined {
@@ -39,12 +40,13 @@ export function inspectCommand(): Command {
     .option("--metadata", "pod, namespace and annotations")
     .option("--all", "everything above (statistics only when the archive has them)")
     .option("--format <format>", "output format: tree or json", "tree")
+    .addOption(identityOption())
     .action(async (paths: string[], flags: CommandFlags) => {
       if (flags.format !== "tree" && flags.format !== "json") throw new UserError(`invalid output format: ${flags.format} (use tree or json)`);
       const opts = inspectOptions({ ...flags, pid: parsePid(flags.pid) });
       const results: Array<{ path: string; json: InspectJson; sizes: ReturnType<Checkpoint["sizes"]> }> = [];
       for (const path of paths) {
-        const cp = await openCheckpointArg(path);
+        const cp = await openCheckpointArg(path, identityFrom(flags.identity));
         try {
           results.push({ path, json: await inspectCheckpoint(cp, opts), sizes: cp.sizes() });
         } finally {

@@ -1,6 +1,7 @@
 /** `ckpt list [DIR...] [--format json]` */
 import { Command, Option } from "commander";
 import { KUBELET_CHECKPOINT_DIR, listCheckpoints } from "../analyze/list.js";
+import { identityFrom, identityOption } from "./checkpoint-arg.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
 
@@ -9,9 +10,10 @@ export function listCommand(): Command {
     .description(`list checkpoint archives (checkpoint-*) in directories (default ${KUBELET_CHECKPOINT_DIR})`)
     .argument("[dirs...]", "directories to search")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (dirs: string[], opts: { format: "table" | "json" }) => {
+    .addOption(identityOption())
+    .action(async (dirs: string[], opts: { format: "table" | "json"; identity?: string }) => {
       const searched = dirs.length ? dirs : [KUBELET_CHECKPOINT_DIR];
-      const result = await listCheckpoints(searched);
+      const result = await listCheckpoints(searched, identityFrom(opts.identity));
       for (const e of result.errors) process.stderr.write(`ckpt: skipped ${e.message}\n`);
       if (opts.format === "json") return writeStdout(JSON.stringify(result.found, null, 2) + "\n");
       if (result.found.length === 0) return writeStdout(`No checkpoints found in ${searched.join(", ")}\n`);

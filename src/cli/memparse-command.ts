@@ -11,7 +11,7 @@ import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
 import { progressBar, type Progress } from "./progress.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 
 interface MemparseOptions {
   pid?: string;
@@ -21,6 +21,7 @@ interface MemparseOptions {
   context: string;
   output?: string;
   format: "table" | "json";
+  identity?: string;
 }
 
 function matcherFor(opts: MemparseOptions): Matcher | undefined {
@@ -64,13 +65,14 @@ export function memparseCommand(): Command {
     .option("-c, --context <n>", "bytes of context around each match", "16")
     .option("-o, --output <file>", "write the hexdump to a file")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+    .addOption(identityOption())
     .action(async (path: string, opts: MemparseOptions) => {
       const pid = opts.pid === undefined ? undefined : Number(opts.pid);
       if (pid !== undefined && !(Number.isInteger(pid) && pid > 0)) throw new UserError(`-p wants a process ID, got "${opts.pid}"`);
       const context = Number(opts.context);
       if (!(Number.isInteger(context) && context >= 0)) throw new UserError(`-c wants a number of bytes, got "${opts.context}"`);
       const matcher = matcherFor(opts);
-      const cp = await openCheckpointArg(path);
+      const cp = await openCheckpointArg(path, identityFrom(opts.identity));
       try {
         if (matcher) return await search(cp, matcher, pid, context, opts.format);
         if (pid !== undefined) return await hexdump(cp, pid, opts.output);

@@ -49,6 +49,7 @@ function serveCommand(): Command {
     .option("--criu <path>", "CRIU binary runc uses", "/usr/local/sbin/criu")
     .option("--keep-checkpoints <n>", "keep the newest N archives per container (pinned ones aside)", int("--keep-checkpoints"))
     .option("--max-checkpoints-size <size>", "keep the archives under this total size, oldest deleted first (e.g. 20G)", size("--max-checkpoints-size"))
+    .option("--seal-recipient <age1…>", "seal every checkpoint archive for this age recipient (repeatable); the response names ARCHIVE.tar.age", collect, [] as string[])
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -71,7 +72,12 @@ function serveCommand(): Command {
         ...(o.cgroupRoot ? { cgroupRoot: o.cgroupRoot } : {}),
         ...(o.keepCheckpoints !== undefined ? { keepCheckpointsPerContainer: o.keepCheckpoints } : {}),
         ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
+        sealRecipients: o.sealRecipient,
       });
+      if (settings.sealRecipients.length) {
+        const { checkRecipient } = await import("../checkpoint/seal/file-key.js");
+        for (const r of settings.sealRecipients) await checkRecipient(r);
+      }
       const agent = await openNodeAgent(settings, shimCommand(), (e) => logger.info(e));
       const endpoint = await startEndpoint(agent, {
         address: o.address,

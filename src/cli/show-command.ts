@@ -4,12 +4,12 @@ import { SHOW_HEADER, showCells, showRow, STATS_HEADER, statsCells, type ShowRow
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 
-export async function showRows(paths: string[]): Promise<ShowRow[]> {
+export async function showRows(paths: string[], identity?: string): Promise<ShowRow[]> {
   const rows: ShowRow[] = [];
   for (const path of paths) {
-    const cp = await openCheckpointArg(path);
+    const cp = await openCheckpointArg(path, identityFrom(identity));
     try {
       rows.push(showRow(cp));
     } finally {
@@ -26,8 +26,9 @@ export function showCommand(): Command {
     .option("--print-stats", "also print CRIU's dump statistics", false)
     .option("--stats", "the same as --print-stats", false)
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
-    .action(async (paths: string[], opts: { printStats: boolean; stats: boolean; format: "table" | "json" }) => {
-      const rows = await showRows(paths);
+    .addOption(identityOption())
+    .action(async (paths: string[], opts: { printStats: boolean; stats: boolean; format: "table" | "json"; identity?: string }) => {
+      const rows = await showRows(paths, opts.identity);
       if (opts.format === "json") return writeStdout(JSON.stringify(rows, null, 2) + "\n");
       let out = renderTable(SHOW_HEADER, rows.map(showCells));
       if (opts.printStats || opts.stats) {

@@ -43,6 +43,8 @@ export interface AgentOptions {
   retention?: RetentionPolicy;
   /** How checkpoint images are pushed (registries reached over HTTP, credentials). */
   publishing?: ImagePublishing;
+  /** age recipients every archive is sealed for. */
+  sealRecipients?: readonly string[];
 }
 
 interface LivePod {
@@ -201,6 +203,7 @@ export class NodeAgent implements NodeBackend {
             checkpointsDir: this.opts.checkpointsDir,
             publishing: this.opts.publishing,
             retention: this.opts.retention,
+          sealRecipients: this.opts.sealRecipients,
             log: this.log,
             resume: () => resume(this.opts.runtime, container.id),
           });

@@ -1,15 +1,19 @@
 /**
  * What follows a written archive, whichever runtime wrote it: the checkpoint image when one was
- * asked for, the step times, the retention policy.
+ * asked for, sealing for the configured recipients, the step times, the retention policy.
  */
+import { unlink } from "node:fs/promises";
 import { BackendError, type CheckpointRequest, type CheckpointResult } from "../kubelet-endpoint/node-backend.js";
 import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js";
 import { publishCheckpointImage, type ImagePublishing } from "./checkpoint-publish.js";
+import { SEALED_SUFFIX } from "../checkpoint/seal/age-format.js";
 
 export interface CompletionOptions {
   checkpointsDir: string;
   publishing?: ImagePublishing;
   retention?: RetentionPolicy;
+  /** age recipients every archive is sealed for (none: archives stay plain). */
+  sealRecipients?: readonly string[];
   log: (event: Record<string, unknown>) => void;
   /** Lets a container the checkpoint left paused run again. */
   resume: () => Promise<void>;
@@ -28,10 +32,35 @@ export async function completeCheckpoint(written: CheckpointResult, req: Checkpo
     }
     durations.push = Math.round(performance.now() - t0);
   }
+  if (opts.sealRecipients?.length) {
+    const t0 = performance.now();
+    written.path = await sealArchive(written.path, opts.sealRecipients, async () => {
+      if (req.leavePaused) await opts.resume().catch(() => undefined);
+    });
+    durations.seal = Math.round(performance.now() - t0);
+  }
   written.durations = durations;
   if (opts.retention) {
     const removed = applyRetention(opts.checkpointsDir, opts.retention);
     if (removed.length) opts.log({ msg: "old checkpoints removed (retention policy)", archives: removed });
   }
   return written;
+}
+
+/**
+ * `path` sealed into `path.age`, which is complete before the plain archive goes; on failure neither
+ * a plain nor a half-sealed archive is left, and the request fails.
+ */
+async function sealArchive(path: string, recipients: readonly string[], onFailure: () => Promise<void>): Promise<string> {
+  const { sealFile } = await import("../checkpoint/seal/sealed-file.js");
+  const sealed = path + SEALED_SUFFIX;
+  try {
+    await sealFile(path, sealed, recipients);
+  } catch (err) {
+    await unlink(path).catch(() => undefined);
+    await onFailure();
+    throw new BackendError("runtime", `sealing the checkpoint archive: ${(err as Error).message}`, { cause: err });
+  }
+  await unlink(path);
+  return sealed;
 }

@@ -24,8 +24,8 @@ export interface ArchiveFile {
 
 export const PIN_FILE = ".pinned";
 
-/** `checkpoint-<pod>_<ns>-<ctr>-<RFC3339>.tar`: the container key is everything before the time. */
-const NAME = /^checkpoint-(.+)-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\.tar$/;
+/** `checkpoint-<pod>_<ns>-<ctr>-<RFC3339>.tar` (`.tar.age` sealed): the container key is everything before the time. */
+const NAME = /^checkpoint-(.+)-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))\.tar(?:\.age)?$/;
 
 export function containerKey(name: string): string | undefined {
   return NAME.exec(name)?.[1];

@@ -37,6 +37,8 @@ export const NodeSettingsSchema = z.object({
   runtimeEndpoint: z.string().optional(),
   /** The cgroup parent of pods made through the CRI runtime (default: the runtime's). */
   cgroupRoot: z.string().optional(),
+  /** age recipients (age1…) every checkpoint archive is sealed for; none: archives stay plain. */
+  sealRecipients: z.array(z.string()).default([]),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -59,6 +61,7 @@ export async function openNodeAgent(
     workDir: join(settings.root, "tmp"),
     ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
   };
+  const sealing = settings.sealRecipients.length ? { sealRecipients: settings.sealRecipients } : {};
   const retention =
     settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
       ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
@@ -76,6 +79,7 @@ export async function openNodeAgent(
       ...(log ? { log } : {}),
       publishing,
       ...retention,
+      ...sealing,
     });
   }
   const runtime = new PodRuntime({
@@ -101,5 +105,6 @@ export async function openNodeAgent(
     log,
     publishing,
     ...retention,
+    ...sealing,
   });
 }

@@ -3,13 +3,18 @@
  * bzip2, told apart by their first bytes), a directory with an unpacked archive, or a bare CRIU image
  * directory. The archive is indexed once. A plain tar is read where its members lie; a compressed one
  * is read in one streaming pass that keeps the small members (metadata and images) and skips page
- * data, which later passes read only for the ranges asked for. Nothing is ever extracted to disk.
+ * data, which later passes read only for the ranges asked for. A sealed archive (age, see
+ * ../seal/) is read like a compressed one, each pass opening it again with the identities given.
+ * Nothing is ever extracted to disk.
  */
 import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from "node:fs";
 import { join, relative } from "node:path";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire } from "node:module";
 import type { ImageFiles } from "../../criu-images/image-files.js";
+import { detectSealed } from "../seal/age-format.js";
+import type { Identities } from "../seal/identity-file.js";
 import { decompress, detectCompression, type Compression } from "./compression.js";
 import { checkMemberName, checkMemberType, type Refusal } from "./member-policy.js";
 import { isZeroBlock, parseHeader, parsePax, TarFormatError } from "./tar-header.js";
@@ -35,6 +40,11 @@ interface MemberStream {
 
 export const CHECKPOINT_DIR = "checkpoint";
 
+export interface OpenOptions {
+  /** The keys that open a sealed archive; asked for only when the archive is sealed. */
+  identities?: () => Identities | undefined;
+}
+
 /** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
 const SKIPPED_IN_MEMORY = /^(checkpoint\/(pages-|amdgpu-pages-)|rootfs-diff\.tar$|volumes\/|devshm-checkpoint\.tar$|artifacts\/)/;
 const MAX_KEPT_MEMBER = 64 << 20;
@@ -45,7 +55,15 @@ const MAX_MEMBERS = 1_000_000;
 type Backing =
   | { kind: "directory"; root: string }
   | { kind: "tar"; fd: number; fileSize: number }
-  | { kind: "stream"; compression: Compression; kept: Map<string, Uint8Array>; ranges: Map<string, Array<{ offset: number; data: Uint8Array }>> };
+  | {
+      kind: "stream";
+      compression: Compression;
+      /** The archive's bytes from the start (decrypted when sealed), once for each pass. */
+      source: () => Readable;
+      sealed: boolean;
+      kept: Map<string, Uint8Array>;
+      ranges: Map<string, Array<{ offset: number; data: Uint8Array }>>;
+    };
 
 export class CheckpointArchive {
   readonly members = new Map<string, ArchiveMember>();
@@ -57,7 +75,7 @@ export class CheckpointArchive {
     private readonly backing: Backing,
   ) {}
 
-  static async open(path: string): Promise<CheckpointArchive> {
+  static async open(path: string, opts: OpenOptions = {}): Promise<CheckpointArchive> {
     const st = statSync(path);
     if (st.isDirectory()) return CheckpointArchive.openDirectory(path);
     if (!st.isFile()) throw new ArchiveError(`${path}: not a file or directory`);
@@ -65,6 +83,10 @@ export class CheckpointArchive {
     try {
       const head = Buffer.alloc(512);
       const n = readSync(fd, head, 0, 512, 0);
+      if (detectSealed(head.subarray(0, n))) {
+        closeSync(fd);
+        return await CheckpointArchive.openSealed(path, head.subarray(0, n), opts);
+      }
       const compression = detectCompression(head.subarray(0, n));
       if (compression === "none") {
         const archive = new CheckpointArchive(path, "none", { kind: "tar", fd, fileSize: st.size });
@@ -72,9 +94,7 @@ export class CheckpointArchive {
         return archive;
       }
       closeSync(fd);
-      const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, kept: new Map(), ranges: new Map() });
-      await archive.indexStream();
-      return archive;
+      return await CheckpointArchive.openStream(path, compression, () => createReadStream(path), false);
     } catch (err) {
       try {
         closeSync(fd);
@@ -83,6 +103,24 @@ export class CheckpointArchive {
       }
       throw err;
     }
+  }
+
+  private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean): Promise<CheckpointArchive> {
+    const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, source, sealed, kept: new Map(), ranges: new Map() });
+    await archive.indexStream();
+    return archive;
+  }
+
+  private static async openSealed(path: string, head: Uint8Array, opts: OpenOptions): Promise<CheckpointArchive> {
+    // Loaded only for a sealed archive: it brings the age library.
+    const { isSealedHead, openSealed, unsealedHead, unsealedStream } = await import("../seal/sealed-file.js");
+    isSealedHead(path, head); // refuses an armored file
+    const identities = opts.identities?.();
+    if (!identities) throw new ArchiveError(`${path}: sealed archive: give --identity`);
+    const sealed = await openSealed(path, identities);
+    // What is sealed may itself be compressed: its first bytes say.
+    const compression = detectCompression(await unsealedHead(sealed, 512));
+    return CheckpointArchive.openStream(path, compression, () => unsealedStream(sealed), true);
   }
 
   private static openDirectory(root: string): CheckpointArchive {
@@ -186,14 +224,17 @@ export class CheckpointArchive {
    * consume it. With `index`, members are added to the index as they come.
    */
   private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, index = false): Promise<void> {
-    const { compression } = this.backing as Extract<Backing, { kind: "stream" }>;
+    const { compression, source: open, sealed } = this.backing as Extract<Backing, { kind: "stream" }>;
     // Loaded here: a plain tar is read through its headers and never needs it.
     const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
     const extract = tar.extract();
-    const source = createReadStream(this.path);
+    const source = open();
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
       stream.on("end", next);
+      // A failure mid-member (a sealed chunk that fails its tag, corrupt gzip) also fails the
+      // member's stream: the pipeline below reports it, and unheard here it would crash the process.
+      stream.on("error", () => undefined);
       if (failure !== undefined) return stream.resume();
       try {
         const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
@@ -213,7 +254,10 @@ export class CheckpointArchive {
       await pipeline(decompress(source, compression), extract);
     } catch (err) {
       if (failure !== undefined) throw failure;
-      throw new ArchiveError(`${this.path}: cannot read the ${compression} tar archive: ${(err as Error).message}`);
+      // A chunk of a sealed archive that fails authentication says which, and where.
+      if ((err as Error).name === "SealError") throw err;
+      const format = `${sealed ? "sealed " : ""}${compression === "none" ? "" : compression + " "}tar archive`;
+      throw new ArchiveError(`${this.path}: cannot read the ${format}: ${(err as Error).message}`);
     }
     if (failure !== undefined) throw failure;
   }

@@ -59,18 +59,28 @@ export function gunzipper(): Transform {
   return createGunzip({ chunkSize: 1 << 20 });
 }
 
+/**
+ * `input` piped into `transform`: a failure of the input becomes the transform's (pipe() alone
+ * drops it), and closing the transform closes the input.
+ */
+export function pipeInto(input: Readable, transform: Transform): Transform {
+  input.on("error", (err) => transform.destroy(err));
+  transform.on("close", () => input.destroy());
+  return input.pipe(transform);
+}
+
 /** The decompressed bytes of `input`. */
 export function decompress(input: Readable, compression: Compression): Readable {
   switch (compression) {
     case "none":
       return input;
     case "gzip":
-      return input.pipe(gunzipper());
+      return pipeInto(input, gunzipper());
     case "zstd":
-      return input.pipe(zstdDecompressor());
+      return pipeInto(input, zstdDecompressor());
     case "bzip2": {
       const unbzip2 = require("unbzip2-stream") as () => Transform;
-      return input.pipe(unbzip2());
+      return pipeInto(input, unbzip2());
     }
     case "xz": {
       const { XzReadableStream } = require("xz-decompress") as typeof import("xz-decompress");

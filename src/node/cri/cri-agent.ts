@@ -67,6 +67,8 @@ export interface CriAgentOptions {
   log?: (event: Record<string, unknown>) => void;
   retention?: RetentionPolicy;
   publishing?: ImagePublishing;
+  /** age recipients every archive is sealed for. */
+  sealRecipients?: readonly string[];
 }
 
 /** A pod of this agent, as the runtime reports it. */
@@ -389,6 +391,7 @@ export class CriNodeAgent implements NodeBackend {
           checkpointsDir: this.opts.checkpointsDir,
           publishing: this.opts.publishing,
           retention: this.opts.retention,
+          sealRecipients: this.opts.sealRecipients,
           log: this.log,
           resume: async () => void (await this.continue(container.id)),
         });
