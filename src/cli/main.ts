@@ -19,6 +19,7 @@ const COMMANDS: CommandTable = {
   image: async () => (await import("./image-command.js")).imageCommand(),
   migrate: async () => (await import("./migrate-command.js")).migrateCommand(),
   cri: async () => (await import("./cri-command.js")).criCommand(),
+  report: async () => (await import("./report-command.js")).reportCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");
