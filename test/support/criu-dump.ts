@@ -28,6 +28,8 @@ export interface DumpWorkloadOptions {
   vmas?: number;
   /** Appended to the criu dump command line. */
   criuArgs?: string[];
+  /** Appended to the workload's own command line (mix and plant ignore them; they end up in argv). */
+  extraArgs?: string[];
   /** How long the workload may take to report ready (default 60 s). */
   readyTimeoutMs?: number;
   /** How long criu dump may take (default 120 s). */
@@ -104,7 +106,7 @@ export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions
   let workload: Workload | undefined;
   let ok = false;
   try {
-    workload = Workload.start(kind, workDir, token, envMarker, workloadArgs(kind, opts));
+    workload = Workload.start(kind, workDir, token, envMarker, [...workloadArgs(kind, opts), ...(opts.extraArgs ?? [])]);
     const ready = await workload.ready(opts.readyTimeoutMs ?? 60_000);
     const args = ["dump", "-t", String(ready.pids.leader), "-D", dir, "-o", DUMP_LOG, "-v4"];
     args.push("--leave-running", "--tcp-established", "--file-locks", ...(opts.criuArgs ?? []));
