@@ -21,7 +21,7 @@ CRI_API_PROTO=usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto
 # The node agent: CNI plugins (pod networks), openssl (test certificates), docker-registry (a real OCI
 # registry on loopback), skopeo and umoci (independent OCI tools the tests check our images with).
 BOOKWORM_PACKAGES=(runc iptables busybox-static python3-protobuf iproute2 gcc libc6-dev gdb libnftables1 libprotobuf-c1 zstd xz-utils bzip2 time
-  containernetworking-plugins openssl docker-registry skopeo umoci age)
+  containernetworking-plugins openssl docker-registry skopeo umoci age chromium)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

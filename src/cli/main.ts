@@ -22,6 +22,7 @@ const COMMANDS: CommandTable = {
   cri: async () => (await import("./cri-command.js")).criCommand(),
   seal: async () => (await import("./seal-command.js")).sealCommand(),
   unseal: async () => (await import("./seal-command.js")).unsealCommand(),
+  report: async () => (await import("./report-command.js")).reportCommand(),
   doctor: async () =>
     new Command("doctor").description("check CRIU, runc and the kernel features checkpointing needs").action(async () => {
       const { doctor } = await import("./doctor-command.js");

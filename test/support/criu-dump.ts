@@ -28,6 +28,8 @@ export interface DumpWorkloadOptions {
   vmas?: number;
   /** Appended to the criu dump command line. */
   criuArgs?: string[];
+  /** Appended to the workload's own command line (mix and plant ignore them; they end up in argv). */
+  extraArgs?: string[];
   /** How long the workload may take to report ready (default 60 s). */
   readyTimeoutMs?: number;
   /** How long criu dump may take (default 120 s). */
@@ -92,7 +94,7 @@ export function haveRealStack(): boolean {
  * workload's output) if the workload or the dump fails; the tree is killed in every case.
  */
 export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions = {}): Promise<WorkloadDump> {
-  const args = workloadArgs(kind, opts);
+  const args = [...workloadArgs(kind, opts), ...(opts.extraArgs ?? [])];
   return dumpProgram(kind, (workDir) => [PYTHON, "-B", join(WORKLOADS, `${kind}.py`), workDir, ...args], opts);
 }
 

@@ -9,6 +9,7 @@ export const VMA_AREA_REGULAR = 1 << 0;
 export const VMA_AREA_STACK = 1 << 1;
 export const VMA_AREA_VSYSCALL = 1 << 2;
 export const VMA_AREA_VDSO = 1 << 3;
+export const VMA_AREA_HEAP = 1 << 5;
 export const VMA_FILE_PRIVATE = 1 << 6;
 export const VMA_FILE_SHARED = 1 << 7;
 export const VMA_ANON_SHARED = 1 << 8;
