@@ -1,7 +1,8 @@
 /**
  * The file list of a tar stored inside a checkpoint archive (rootfs-diff.tar): read from its headers
  * in place when possible, streamed otherwise (gzip'd in containerd's layout; a pass of its own over a
- * compressed archive). Only names, types and sizes: nothing is extracted.
+ * compressed archive). Names, types and sizes, and on request each file's bytes as they stream by:
+ * nothing is extracted.
  */
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -39,32 +40,45 @@ function diffEntry(name: string, type: string, size: number, link: string | unde
   return entry;
 }
 
+/** Where an entry's bytes go, when its caller wants them: in order, then `end`. */
+export interface TarContentSink {
+  data(chunk: Uint8Array): void;
+  end(): void;
+}
+
+export type TarEntryVisitor = (entry: TarListEntry) => TarContentSink | undefined;
+
 /**
  * The members of a tar inside the archive (rootfs-diff.tar): from its headers alone when it is a
  * plain tar that can be read in place, otherwise by streaming it (gzip'd in containerd's layout;
  * a pass of its own over a compressed archive).
  */
 export async function listTar(archive: CheckpointArchive, name: string): Promise<TarListEntry[]> {
+  return walkTar(archive, name, () => undefined);
+}
+
+/** listTar, and the bytes of each entry for which `visit` returns a sink. */
+export async function walkTar(archive: CheckpointArchive, name: string, visit: TarEntryVisitor): Promise<TarListEntry[]> {
   const size = archive.size(name);
   if (size === 0) return [];
   const where = `${archive.path}: ${name}`;
   if (archive.seekable) {
     const head = archive.readRange(name, 0, Math.min(512, size));
     const compression = detectCompression(head);
-    if (compression === "none") return tarHeaders(archive, name, size, where);
+    if (compression === "none") return tarHeaders(archive, name, size, where, visit);
     const CHUNK = 1 << 20;
     const source = Readable.from(
       (function* () {
         for (let offset = 0; offset < size; offset += CHUNK) yield Buffer.from(archive.readRange(name, offset, Math.min(CHUNK, size - offset)));
       })(),
     );
-    return tarStream(decompress(source, compression), where);
+    return tarStream(decompress(source, compression), where, visit);
   }
   const input = new PassThrough();
   let listing: Promise<TarListEntry[]> | undefined;
   await archive.streamMember(name, (chunk) => {
     if (!listing) {
-      listing = tarStream(decompress(input, detectCompression(chunk)), where);
+      listing = tarStream(decompress(input, detectCompression(chunk)), where, visit);
       listing.catch(() => undefined);
     }
     input.write(chunk);
@@ -73,7 +87,7 @@ export async function listTar(archive: CheckpointArchive, name: string): Promise
   return listing ? await listing : [];
 }
 
-function tarHeaders(archive: CheckpointArchive, name: string, size: number, where: string): TarListEntry[] {
+function tarHeaders(archive: CheckpointArchive, name: string, size: number, where: string, visit: TarEntryVisitor): TarListEntry[] {
   const out: TarListEntry[] = [];
   let pos = 0;
   let longName: string | undefined;
@@ -98,7 +112,14 @@ function tarHeaders(archive: CheckpointArchive, name: string, size: number, wher
       else pax = parsePax(data);
     } else if (h.flag !== "g") {
       const size = pax.size !== undefined ? Number(pax.size) : h.size;
-      out.push(diffEntry(pax.path ?? longName ?? h.name, h.type, size, pax.linkpath ?? longLink ?? h.linkname));
+      const entry = diffEntry(pax.path ?? longName ?? h.name, h.type, size, pax.linkpath ?? longLink ?? h.linkname);
+      out.push(entry);
+      const sink = visit(entry);
+      if (sink) {
+        const CHUNK = 1 << 20;
+        for (let at = 0; at < h.size; at += CHUNK) sink.data(archive.readRange(name, dataAt + at, Math.min(CHUNK, h.size - at)));
+        sink.end();
+      }
       longName = longLink = undefined;
       pax = {};
     }
@@ -107,13 +128,19 @@ function tarHeaders(archive: CheckpointArchive, name: string, size: number, wher
   return out;
 }
 
-async function tarStream(input: Readable, where: string): Promise<TarListEntry[]> {
+async function tarStream(input: Readable, where: string, visit: TarEntryVisitor): Promise<TarListEntry[]> {
   const out: TarListEntry[] = [];
   const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
-    out.push(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined));
-    stream.on("end", next);
+    const entry = diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined);
+    out.push(entry);
+    const sink = visit(entry);
+    if (sink) stream.on("data", (chunk) => sink.data(chunk as Buffer));
+    stream.on("end", () => {
+      sink?.end();
+      next();
+    });
     stream.resume();
   });
   try {
