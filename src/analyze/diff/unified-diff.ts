@@ -1,6 +1,6 @@
 /**
  * A unified diff of two small texts (diff -u's format, three lines of context), from Myers' O(ND)
- * shortest edit script. Texts that need more than MAX_EDITS edits get no diff: the caller says so.
+ * shortest edit script. Texts must not contain NUL (binary files get no diff). Texts that need more than MAX_EDITS edits get no diff: the caller says so.
  */
 
 const CONTEXT = 3;
@@ -8,10 +8,15 @@ const MAX_EDITS = 1000;
 
 type Op = { kind: " " | "-" | "+"; line: string };
 
+/** Marks a last line with no newline after it (texts here have no NUL): it differs from the same
+ * line with one, and diff -u says so after it. */
+const NO_EOL = "\0";
+
 function splitLines(text: string): string[] {
   if (text === "") return [];
   const lines = text.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
+  else lines[lines.length - 1] += NO_EOL;
   return lines;
 }
 
@@ -106,8 +111,13 @@ export function unifiedDiff(aText: string, bText: string): string[] | undefined 
     // diff -u numbers an empty side by the line before it.
     const aStart = aCount ? aLine[start]! : aLine[start]! - 1;
     const bStart = bCount ? bLine[start]! : bLine[start]! - 1;
-    out.push(`@@ -${aStart},${aCount} +${bStart},${bCount} @@`);
-    for (const o of hunk) out.push(o.kind + o.line);
+    // diff -u leaves out a count of 1.
+    const range = (start: number, count: number) => (count === 1 ? String(start) : `${start},${count}`);
+    out.push(`@@ -${range(aStart, aCount)} +${range(bStart, bCount)} @@`);
+    for (const o of hunk) {
+      if (o.line.endsWith(NO_EOL)) out.push(o.kind + o.line.slice(0, -1), "\\ No newline at end of file");
+      else out.push(o.kind + o.line);
+    }
     i = stop;
   }
   return out;
