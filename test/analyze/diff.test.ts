@@ -1,6 +1,7 @@
 /**
  * `ckpt diff` on two real CRIU dumps of one live process tree (the "step" workload), taken before and
- * after a step that makes known changes: a new child, a new thread, a new open file, a new TCP
+ * after a step that makes known changes: a new child, a new thread, a new open file, a file position
+ * moved on, a new TCP
  * connection, one page of a known mapping written, a mapping unmapped, one made read-only, a new
  * shared mapping, a changed command line and credentials in the child, and a changed variable in the
  * leader's environment area. Packed as CRI-O and containerd archives, the dumps also carry root FS
@@ -92,12 +93,12 @@ describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before a
     expect(dirs.processes.changed.map((p) => [p.pid, p.matched_by]).sort()).toEqual([[s.pids.child, "pid"], [s.pids.leader, "pid"]].sort());
   });
 
-  it("finds the leader's new thread, new file and new TCP connection, and its changed environment variable", () => {
+  it("finds the leader's new thread, new file, moved file position and new TCP connection, and its changed environment variable", () => {
     expect(leader.changes).toEqual([]);
     expect(leader.threads).toEqual({ added: [{ tid: s.step.tids["step-worker-2"], name: "step-worker-2" }], removed: [] });
     expect(leader.environment).toEqual({ added: {}, removed: {}, changed: { CKPT_STEP_STATE: { a: "initial", b: "stepped" } } });
     expect(leader.files.removed).toEqual([]);
-    expect(leader.files.changed).toEqual([]);
+    expect(leader.files.changed.map((c) => [c.fd, c.changes])).toEqual([[String(s.ready.fds.kept), [{ field: "pos", a: "26", b: "46" }]]]);
     const added = Object.fromEntries(leader.files.added.map((f) => [f.fd, f]));
     expect(Object.keys(added).sort()).toEqual([s.step.fds.opened, s.step.fds.client, s.step.fds.server].map(String).sort());
     expect(added[s.step.fds.opened]).toMatchObject({ type: "REG", path: join(s.workDir, "opened-at-step.txt"), pos: 19 });

@@ -9,8 +9,9 @@ WORKDIR/kept.txt open, listens on 127.0.0.1:7431 and has three private anonymous
 addresses and the leader's fds are in ready.json.
 
 The step (SIGUSR1 to the leader), in this order: the child rewrites its last argument (PHASE) in
-place to "stepped", drops CAP_SYS_BOOT and sets its supplementary groups to [4242]; the leader writes page 2
-of "buffer", unmaps "doomed", makes "locked" read-only, maps and fills "fresh" (3 pages, shared anonymous), opens
+place to "stepped", drops CAP_SYS_BOOT and sets its supplementary groups to [4242]; the leader
+appends 20 bytes to kept.txt (its position goes from 26 to 46), writes page 2 of "buffer", unmaps
+"doomed", makes "locked" read-only, maps and fills "fresh" (3 pages, shared anonymous), opens
 WORKDIR/opened-at-step.txt, connects to its own listener (two new TCP sockets), starts
 step-worker-2, forks step-late and rewrites CKPT_STEP_STATE=initial to "stepped" in its own
 environment area. Then it writes WORKDIR/step-1.json: the new pids, tids, fds and addresses.
@@ -181,6 +182,7 @@ def main() -> None:
     if os.read(ack_r, 1) != b"k":
         raise RuntimeError("step-child did not take its step")
 
+    os.write(kept, b"written at the step\n")  # its position moves on
     ctypes.memset(buffer + 2 * PAGE, 0xEE, 64)
     if munmap(doomed, 2 * PAGE) != 0:
         raise OSError(ctypes.get_errno(), "munmap")
