@@ -9,17 +9,17 @@ import { byteToString } from "./units.js";
 // ---------------------------------------------------------------------------------------------------
 // Tree view (checkpointctl's layout: treeprint edges, "[meta]  value" nodes)
 
-interface TreeNode {
+export interface TreeNode {
   text: string;
   meta?: string;
   children: TreeNode[];
 }
 
-function node(text: string, meta?: string): TreeNode {
+export function node(text: string, meta?: string): TreeNode {
   return { text, meta, children: [] };
 }
 
-function add(parent: TreeNode, text: string, meta?: string): TreeNode {
+export function add(parent: TreeNode, text: string, meta?: string): TreeNode {
   const n = node(text, meta);
   parent.children.push(n);
   return n;

@@ -363,17 +363,17 @@ function liveImage(dir: ImageDir, p: ProcessInfo, name: string): WireMessage {
 
 // --- process tree, argv and environment ---
 
-interface MemorySpan {
+export interface MemorySpan {
   length: number;
   /** Offset in the pages image when the page was dumped; absent pages read as zeros (as checkpointctl). */
   fileOffset?: number;
 }
 
-interface MemoryArea {
+export interface MemoryArea {
   spans: MemorySpan[];
 }
 
-interface ProcessMemory {
+export interface ProcessMemory {
   pagesMember: string;
   args?: MemoryArea;
   env?: MemoryArea;
@@ -383,7 +383,8 @@ interface ProcessMemory {
 /** Generous bound on an argv or environment area (the kernel's is a quarter of the stack limit). */
 const MAX_AREA = 64 << 20;
 
-function planMemory(cp: Checkpoint, procs: readonly ProcessInfo[], opts: InspectOptions): Map<number, ProcessMemory> {
+/** Where each live task's argv and environment (as opts asks) lie in its pages, for one prefetch. */
+export function planMemory(cp: Checkpoint, procs: readonly ProcessInfo[], opts: Pick<InspectOptions, "psTreeCmd" | "psTreeEnv">): Map<number, ProcessMemory> {
   const dir = cp.images;
   const plans = new Map<number, ProcessMemory>();
   for (const p of procs) {
@@ -422,8 +423,21 @@ function planMemory(cp: Checkpoint, procs: readonly ProcessInfo[], opts: Inspect
   return plans;
 }
 
-function readArea(archive: CheckpointArchive, member: string, area: MemoryArea): Buffer {
+export function readArea(archive: CheckpointArchive, member: string, area: MemoryArea): Buffer {
   return Buffer.concat(area.spans.map((s) => (s.fileOffset === undefined ? Buffer.alloc(s.length) : Buffer.from(archive.readRange(member, s.fileOffset, s.length)))));
+}
+
+/** An environment area: NAME=value entries (the last of a name wins), and entries with no name. */
+export function parseEnvironment(area: Buffer): { vars: Map<string, string>; malformed: string[] } {
+  const vars = new Map<string, string>();
+  const malformed: string[] = [];
+  for (const e of area.toString("utf8").split("\0")) {
+    if (e === "") continue;
+    const i = e.indexOf("=");
+    if (i <= 0) malformed.push(e);
+    else vars.set(e.slice(0, i), e.slice(i + 1));
+  }
+  return { vars, malformed };
 }
 
 function processTree(cp: Checkpoint, procs: readonly ProcessInfo[], memory: Map<number, ProcessMemory>, opts: InspectOptions): ProcessJson | undefined {
@@ -435,14 +449,9 @@ function processTree(cp: Checkpoint, procs: readonly ProcessInfo[], memory: Map<
     const malformed: string[] = [];
     if (mem?.args) cmdline = readArea(cp.archive, mem.pagesMember, mem.args).toString("utf8").replace(/\0/g, " ") || undefined;
     if (mem?.env) {
-      const entries = readArea(cp.archive, mem.pagesMember, mem.env).toString("utf8").split("\0").filter((e) => e !== "");
-      const vars = new Map<string, string>();
-      for (const e of entries) {
-        const i = e.indexOf("=");
-        if (i <= 0) malformed.push(e);
-        else vars.set(e.slice(0, i), e.slice(i + 1));
-      }
-      if (vars.size) environment = Object.fromEntries([...vars.keys()].sort(byteOrder).map((k) => [k, vars.get(k)!]));
+      const env = parseEnvironment(readArea(cp.archive, mem.pagesMember, mem.env));
+      malformed.push(...env.malformed);
+      if (env.vars.size) environment = Object.fromEntries([...env.vars.keys()].sort(byteOrder).map((k) => [k, env.vars.get(k)!]));
     }
     const node: ProcessJson = omitUndefined({
       pid: p.pid,

@@ -15,6 +15,7 @@ const COMMANDS: CommandTable = {
   inspect: async () => (await import("./inspect-command.js")).inspectCommand(),
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
   coredump: async () => (await import("./coredump-command.js")).coredumpCommand(),
+  diff: async () => (await import("./diff-command.js")).diffCommand(),
   list: async () => (await import("./list-command.js")).listCommand(),
   node: async () => (await import("./node-command.js")).nodeCommand(),
   image: async () => (await import("./image-command.js")).imageCommand(),

@@ -19,7 +19,7 @@ const UNSHARE = "/usr/bin/unshare";
 const WORKLOADS = fileURLToPath(new URL("./workloads/", import.meta.url));
 const DUMP_LOG = "dump.log";
 
-export type WorkloadKind = "mix" | "zombie" | "big" | "plant";
+export type WorkloadKind = "mix" | "zombie" | "big" | "plant" | "step";
 
 export interface DumpWorkloadOptions {
   /** big: MiB of anonymous memory, every page filled (default 300). */
@@ -59,6 +59,8 @@ export interface WorkloadDump {
   dumpMs: number;
   /** big only: where the filled memory is. */
   region?: { start: number; bytes: number; vmas: number };
+  /** Anything else a workload reports (addresses, fds). */
+  [key: string]: unknown;
 }
 
 /** CRIU to test against; CKPT_CRIU overrides, as for the rest of the project. */
@@ -94,8 +96,7 @@ export function haveRealStack(): boolean {
  * workload's output) if the workload or the dump fails; the tree is killed in every case.
  */
 export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions = {}): Promise<WorkloadDump> {
-  const args = [...workloadArgs(kind, opts), ...(opts.extraArgs ?? [])];
-  return dumpProgram(kind, (workDir) => [PYTHON, "-B", join(WORKLOADS, `${kind}.py`), workDir, ...args], opts);
+  return dumpProgram(kind, workloadCommand(kind, opts), opts);
 }
 
 /**
@@ -104,21 +105,111 @@ export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions
  * "markerPrefixes": {…}}) once its state is complete; the dump is of its leader's tree.
  */
 export async function dumpProgram(label: string, argv: (workDir: string) => string[], opts: DumpWorkloadOptions = {}): Promise<WorkloadDump> {
-  const dir = await mkdtemp(join(tmpdir(), "ckpt-dump-"));
-  const workDir = await mkdtemp(join(tmpdir(), "ckpt-work-"));
-  const cleanup = async (): Promise<void> => {
-    await Promise.all([rm(dir, { recursive: true, force: true }), rm(workDir, { recursive: true, force: true })]);
-  };
+  const live = await startProgram(label, argv, opts);
+  let dumped: WorkloadDump | undefined;
+  try {
+    dumped = await live.dump(opts);
+  } finally {
+    await live.stop({ keepWorkDir: dumped !== undefined || live.keep });
+  }
+  const dump = dumped;
+  return { ...dump, cleanup: async () => Promise.all([dump.cleanup(), rm(live.workDir, { recursive: true, force: true })]).then(() => undefined) };
+}
+
+/** A workload's command line: Debian's python running its script in workDir. */
+function workloadCommand(kind: WorkloadKind, opts: DumpWorkloadOptions): (workDir: string) => string[] {
+  const args = [...workloadArgs(kind, opts), ...(opts.extraArgs ?? [])];
+  return (workDir) => [PYTHON, "-B", join(WORKLOADS, `${kind}.py`), workDir, ...args];
+}
+
+export interface StartWorkloadOptions extends DumpWorkloadOptions {
+  /** Extra environment variables of the whole tree. */
+  env?: Record<string, string>;
+  /** Run in this (existing, empty) working directory instead of a new temp one: two runs in the
+   * same place have the same command lines, as replicas of one container do. */
+  workDir?: string;
+}
+
+/**
+ * A workload tree that keeps running between dumps, so that two dumps of it can be compared. `step`
+ * signals the leader (SIGUSR1); a workload that takes steps (step.py) changes its state then and
+ * writes WORKDIR/step-N.json, whose content `step` returns.
+ */
+export interface LiveWorkload {
+  kind: string;
+  workDir: string;
+  pids: Record<string, number>;
+  markers: Record<string, string>;
+  /** What the workload wrote in ready.json besides pids and marker prefixes. */
+  ready: Record<string, unknown>;
+  /** Whether failed runs keep their directories (CKPT_KEEP_DUMPS). */
+  keep: boolean;
+  /** One more `criu dump --leave-running` of the tree into a new directory (its `cleanup` removes
+   * just that directory). */
+  dump(opts?: DumpWorkloadOptions): Promise<WorkloadDump>;
+  step(timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Kills and reaps the tree; removes the working directory unless told to keep it. */
+  stop(opts?: { keepWorkDir?: boolean }): Promise<void>;
+}
+
+export function startWorkload(kind: WorkloadKind, opts: StartWorkloadOptions = {}): Promise<LiveWorkload> {
+  return startProgram(kind, workloadCommand(kind, opts), opts);
+}
+
+/** startWorkload for any program that follows the workloads' protocol (see dumpProgram). */
+export async function startProgram(kind: string, argv: (workDir: string) => string[], opts: StartWorkloadOptions = {}): Promise<LiveWorkload> {
+  const workDir = opts.workDir ?? (await mkdtemp(join(tmpdir(), "ckpt-work-")));
   const token = randomBytes(8).toString("hex");
   const envMarker = `CKPT_ENV_${token}`;
-  const dumpLog = join(dir, DUMP_LOG);
   const keep = opts.keepOnFailure ?? process.env.CKPT_KEEP_DUMPS !== undefined;
-  let workload: Workload | undefined;
+  const workload = Workload.start(kind, workDir, token, envMarker, argv(workDir), opts.env ?? {});
+  let ready: Ready;
+  try {
+    ready = await workload.ready(opts.readyTimeoutMs ?? 60_000);
+  } catch (err) {
+    await workload.stop();
+    if (!keep) await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
+  const markers: Record<string, string> = { env: envMarker };
+  for (const [name, prefix] of Object.entries(ready.markerPrefixes)) markers[name] = prefix + token;
+  const { pids, markerPrefixes: _prefixes, region, ...rest } = ready;
+  let steps = 0;
+  return {
+    kind,
+    workDir,
+    pids,
+    markers,
+    ready: rest,
+    keep,
+    dump: (dumpOpts = {}) => dumpRunning(kind, pids, workDir, markers, region, { ...opts, ...dumpOpts }, keep),
+    step: async (timeoutMs = 30_000) => {
+      steps++;
+      process.kill(pids.leader, "SIGUSR1");
+      return workload.waitForFile(`step-${steps}.json`, timeoutMs, (text, file) => JSON.parse(text) as Record<string, unknown>);
+    },
+    stop: async ({ keepWorkDir = false } = {}) => {
+      await workload.stop();
+      if (!keepWorkDir) await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function dumpRunning(
+  kind: string,
+  pids: Ready["pids"],
+  workDir: string,
+  markers: Record<string, string>,
+  region: Ready["region"],
+  opts: DumpWorkloadOptions,
+  keep: boolean,
+): Promise<WorkloadDump> {
+  const dir = await mkdtemp(join(tmpdir(), "ckpt-dump-"));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const dumpLog = join(dir, DUMP_LOG);
   let ok = false;
   try {
-    workload = Workload.start(label, workDir, token, envMarker, argv(workDir));
-    const ready = await workload.ready(opts.readyTimeoutMs ?? 60_000);
-    const args = ["dump", "-t", String(ready.pids.leader), "-D", dir, "-o", DUMP_LOG, "-v4"];
+    const args = ["dump", "-t", String(pids.leader), "-D", dir, "-o", DUMP_LOG, "-v4"];
     args.push("--leave-running", "--tcp-established", "--file-locks", ...(opts.criuArgs ?? []));
     const started = performance.now();
     const criu = await run(criuBinary(), args, dir, opts.dumpTimeoutMs ?? 120_000);
@@ -128,34 +219,23 @@ export async function dumpProgram(label: string, argv: (workDir: string) => stri
     // is the one place CRIU says the images are complete.
     if (criu.code !== 0 || !log.includes("Dumping finished successfully")) {
       throw new Error(
-        `criu dump of the ${label} workload (pid ${ready.pids.leader}) failed: ${criu.status}` +
+        `criu dump of the ${kind} workload (pid ${pids.leader}) failed: ${criu.status}` +
           (keep ? ` (kept: ${dir})\n` : ` (set CKPT_KEEP_DUMPS=1 to keep ${dir})\n`) +
           `criu ${args.join(" ")}\n` +
           `--- errors in ${dumpLog} ---\n${logErrors(log)}\n--- ${dumpLog} (tail) ---\n${tail(log, 30)}` +
           (criu.output ? `\n--- output ---\n${tail(criu.output, 10)}` : ""),
       );
     }
-    const markers: Record<string, string> = { env: envMarker };
-    for (const [name, prefix] of Object.entries(ready.markerPrefixes)) markers[name] = prefix + token;
     ok = true;
-    return {
-      dir,
-      rootPid: ready.pids.leader,
-      markers,
-      cleanup,
-      pids: ready.pids,
-      workDir,
-      dumpLog,
-      dumpMs,
-      ...(ready.region ? { region: ready.region } : {}),
-    };
+    return { dir, rootPid: pids.leader, markers, cleanup, pids, workDir, dumpLog, dumpMs, ...(region ? { region } : {}) };
   } finally {
-    await workload?.stop();
     if (!ok && !keep) await cleanup();
   }
 }
 
 function workloadArgs(kind: WorkloadKind, opts: DumpWorkloadOptions): string[] {
+  // step.py's last argument is overwritten in place at the first step (a command-line change).
+  if (kind === "step") return ["initial"];
   if (kind !== "big") return [];
   const megabytes = opts.megabytes ?? 300;
   const vmas = opts.vmas ?? 3000;
@@ -213,7 +293,7 @@ class Workload {
     });
   }
 
-  static start(kind: string, workDir: string, token: string, envMarker: string, command: string[]): Workload {
+  static start(kind: string, workDir: string, token: string, envMarker: string, command: string[], env: Record<string, string>): Workload {
     // unshare (without --fork) execs in place, so the pid the reaper reports is the leader's.
     const argv = ["-B", join(WORKLOADS, "reaper.py"), join(workDir, "out.log"), "--"];
     argv.push(UNSHARE, "--ipc", "--uts", "--net", ...command);
@@ -227,21 +307,27 @@ class Workload {
         PYTHONDONTWRITEBYTECODE: "1",
         CKPT_TOKEN: token,
         CKPT_WORKLOAD_ENV: envMarker,
+        ...env,
       },
     });
     return new Workload(kind, workDir, reaper);
   }
 
   /** Polls for ready.json; fails early if the workload's leader or the reaper ends first. */
-  async ready(timeoutMs: number): Promise<Ready> {
-    const file = join(this.workDir, "ready.json");
+  ready(timeoutMs: number): Promise<Ready> {
+    return this.waitForFile("ready.json", timeoutMs, parseReady);
+  }
+
+  /** Polls for a file the workload writes in its working directory (atomically, by rename). */
+  async waitForFile<T>(name: string, timeoutMs: number, parse: (text: string, file: string) => T): Promise<T> {
+    const file = join(this.workDir, name);
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const text = await readFile(file, "utf8").catch(() => undefined);
-      if (text !== undefined) return parseReady(text, file);
+      if (text !== undefined) return parse(text, file);
       const exit = this.lines.find((line) => line.startsWith("exit "));
       if (exit || !this.running) await this.fail(exit ? `its leader ended (${exit})` : "the reaper ended");
-      if (performance.now() > deadline) await this.fail(`not ready after ${timeoutMs} ms`);
+      if (performance.now() > deadline) await this.fail(`no ${name} after ${timeoutMs} ms`);
       await sleep(20);
     }
   }
@@ -249,7 +335,7 @@ class Workload {
   private async fail(why: string): Promise<never> {
     const out = await readFile(join(this.workDir, "out.log"), "utf8").catch(() => "");
     throw new Error(
-      `${this.kind} workload failed to start: ${why}\n--- out.log (tail) ---\n${tail(out, 30)}` +
+      `${this.kind} workload failed: ${why}\n--- out.log (tail) ---\n${tail(out, 30)}` +
         (this.stderr ? `\n--- reaper stderr ---\n${tail(this.stderr, 10)}` : ""),
     );
   }

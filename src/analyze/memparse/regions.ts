@@ -52,7 +52,7 @@ function runsOf(entries: WireMessage[]): { pagesId: number; runs: Run[]; lazy: n
   return { pagesId, runs, lazy, parent };
 }
 
-function shmemLabels(dir: ImageDir): Map<number, string> {
+export function shmemLabels(dir: ImageDir): Map<number, string> {
   const labels = new Map<number, string>();
   for (const m of dir.entries("memfd.img")) labels.set(Number(m.shmid), m.name === "/dev/zero" ? "shared anonymous memory" : `memfd ${m.name}`);
   for (const name of dir.files.list()) {

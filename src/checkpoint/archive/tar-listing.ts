@@ -115,6 +115,44 @@ export async function readTarFiles(archive: CheckpointArchive, name: string, pat
   );
 }
 
+/** Where an entry's bytes go, when its caller wants them: in order, then `end`. */
+export interface TarContentSink {
+  data(chunk: Uint8Array): void;
+  end(): void;
+}
+
+export type TarEntryVisitor = (entry: TarListEntry) => TarContentSink | undefined;
+
+/** listTar, and the bytes of each entry for which `visit` returns a sink. */
+export async function walkTar(archive: CheckpointArchive, name: string, visit: TarEntryVisitor): Promise<TarListEntry[]> {
+  const size = archive.size(name);
+  if (size === 0) return [];
+  const where = `${archive.path}: ${name}`;
+  const out: TarListEntry[] = [];
+  if (inPlace(archive, name, size)) {
+    const CHUNK = 1 << 20;
+    for (const { entry, dataOffset } of walkHeaders(archive, name, size, where)) {
+      out.push(entry);
+      const sink = visit(entry);
+      if (!sink) continue;
+      for (let at = 0; at < entry.size; at += CHUNK) sink.data(archive.readRange(name, dataOffset + at, Math.min(CHUNK, entry.size - at)));
+      sink.end();
+    }
+    return out;
+  }
+  await tarInput(archive, name, size, (input) =>
+    tarStream(input, where, (entry, stream) => {
+      out.push(entry);
+      const sink = visit(entry);
+      if (!sink) return false;
+      stream.on("data", (chunk: Buffer) => sink.data(chunk));
+      stream.on("end", () => sink.end());
+      return true;
+    }),
+  );
+  return out;
+}
+
 /**
  * Where the end-of-archive blocks of a plain tar member begin (its size when it has none), so
  * entries can be appended; undefined for a compressed member or an archive that is not seekable.

@@ -1,0 +1,37 @@
+/**
+ * `ckpt diff A B [--format tree|json]`: what changed between two checkpoints of one container (or of
+ * two replicas): processes, threads, credentials, environment, open files and sockets, VMAs, memory
+ * pages, and the container's file changes.
+ */
+import { Command } from "commander";
+import { z } from "zod";
+import { diffCheckpoints } from "../analyze/diff/diff-checkpoints.js";
+import { diffTree } from "../analyze/diff/diff-tree.js";
+import { renderTree } from "../analyze/inspect-tree.js";
+import type { Checkpoint } from "../checkpoint/checkpoint.js";
+import { openCheckpointArg } from "./checkpoint-arg.js";
+import { UserError } from "./errors.js";
+import { writeStdout } from "./io.js";
+
+const Flags = z.object({ format: z.enum(["tree", "json"]) });
+
+export function diffCommand(): Command {
+  return new Command("diff")
+    .description("differences between two checkpoints: processes, files, sockets, memory, environment, root FS changes")
+    .argument("<a>", "the first checkpoint (archive, unpacked directory, CRIU image directory or checkpoint image)")
+    .argument("<b>", "the second checkpoint")
+    .option("--format <format>", "output format: tree or json", "tree")
+    .action(async (pathA: string, pathB: string, raw: unknown) => {
+      const parsed = Flags.safeParse(raw);
+      if (!parsed.success) throw new UserError(`invalid output format: ${(raw as { format?: string }).format} (use tree or json)`);
+      const opened: Checkpoint[] = [];
+      try {
+        for (const path of [pathA, pathB]) opened.push(await openCheckpointArg(path));
+        const diff = await diffCheckpoints(opened[0]!, opened[1]!);
+        if (parsed.data.format === "json") writeStdout(JSON.stringify(diff, null, 2) + "\n");
+        else writeStdout(renderTree(diffTree(diff)));
+      } finally {
+        for (const cp of opened) cp.close();
+      }
+    });
+}
