@@ -30,6 +30,7 @@ export class ArchiveError extends Error {
 interface MemberStream {
   on(event: "data", fn: (chunk: Buffer) => void): unknown;
   on(event: "end", fn: () => void): unknown;
+  pause(): unknown;
   resume(): unknown;
 }
 
@@ -314,31 +315,45 @@ export class CheckpointArchive {
 
   /**
    * Streams the bytes of several members, each in order, members in archive order: one pass of the
-   * archive for a compressed one, reads in place otherwise.
+   * archive for a compressed one, reads in place otherwise. When `onChunk` returns a promise, no more
+   * is read until it settles (a consumer slower than the disk holds the reading back).
    */
-  async streamMembers(names: readonly string[], onChunk: (name: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
+  async streamMembers(names: readonly string[], onChunk: (name: string, chunk: Uint8Array, offset: number) => void | Promise<void>): Promise<void> {
     const b = this.backing;
     const wanted = new Set(names);
     for (const name of wanted) this.size(name);
     if (b.kind === "stream") {
       const fromStream = [...wanted].filter((n) => !b.kept.has(n));
-      for (const name of wanted) if (b.kept.has(name)) onChunk(name, b.kept.get(name)!, 0);
+      for (const name of wanted) if (b.kept.has(name)) await onChunk(name, b.kept.get(name)!, 0);
       if (fromStream.length === 0) return;
       const todo = new Set(fromStream);
+      let failure: { err: unknown } | undefined;
       await this.streamPass((member, _size, stream) => {
         if (!todo.has(member)) return stream.resume();
         let pos = 0;
         stream.on("data", (chunk: Buffer) => {
-          onChunk(member, chunk, pos);
+          if (failure) return;
+          const wait = onChunk(member, chunk, pos);
           pos += chunk.length;
+          if (wait) {
+            stream.pause();
+            wait.then(
+              () => stream.resume(),
+              (err: unknown) => {
+                failure = { err };
+                stream.resume();
+              },
+            );
+          }
         });
       });
+      if (failure) throw failure.err;
       return;
     }
     const CHUNK = 8 << 20;
     for (const name of wanted) {
       const size = this.size(name);
-      for (let offset = 0; offset < size; offset += CHUNK) onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+      for (let offset = 0; offset < size; offset += CHUNK) await onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
     }
   }
 
