@@ -14,6 +14,7 @@ const COMMANDS: CommandTable = {
   show: async () => (await import("./show-command.js")).showCommand(),
   inspect: async () => (await import("./inspect-command.js")).inspectCommand(),
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
+  scan: async () => (await import("./scan-command.js")).scanCommand(),
   list: async () => (await import("./list-command.js")).listCommand(),
   node: async () => (await import("./node-command.js")).nodeCommand(),
   image: async () => (await import("./image-command.js")).imageCommand(),
