@@ -19,13 +19,15 @@ const UNSHARE = "/usr/bin/unshare";
 const WORKLOADS = fileURLToPath(new URL("./workloads/", import.meta.url));
 const DUMP_LOG = "dump.log";
 
-export type WorkloadKind = "mix" | "zombie" | "big" | "plant";
+export type WorkloadKind = "mix" | "zombie" | "big" | "plant" | "secrets";
 
 export interface DumpWorkloadOptions {
   /** big: MiB of anonymous memory, every page filled (default 300). */
   megabytes?: number;
   /** big: number of VMAs the memory is split into (default 3000). */
   vmas?: number;
+  /** secrets: plant the secrets ("planted", default) or run the same program without them ("clean"). */
+  secrets?: "planted" | "clean";
   /** Appended to the criu dump command line. */
   criuArgs?: string[];
   /** How long the workload may take to report ready (default 60 s). */
@@ -144,6 +146,7 @@ export async function dumpWorkload(kind: WorkloadKind, opts: DumpWorkloadOptions
 }
 
 function workloadArgs(kind: WorkloadKind, opts: DumpWorkloadOptions): string[] {
+  if (kind === "secrets") return [opts.secrets ?? "planted"];
   if (kind !== "big") return [];
   const megabytes = opts.megabytes ?? 300;
   const vmas = opts.vmas ?? 3000;

@@ -56,7 +56,7 @@ export const BUILTIN_RULES: readonly ScanRule[] = [
   {
     id: "private-key",
     description: "PEM private key",
-    pattern: String.raw`-----BEGIN (?<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?)PRIVATE KEY-----(?<secret>[A-Za-z0-9+/=\s:,-]{64,8000}?)-----END \k<kind>PRIVATE KEY-----`,
+    pattern: String.raw`-----BEGIN (?<kind>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?)PRIVATE KEY-----\s*(?<secret>[A-Za-z0-9+/=][A-Za-z0-9+/=\s:,-]{63,8000}?)\s*-----END \k<kind>PRIVATE KEY-----`,
     flags: "",
     anchors: ["-----begin"],
     back: 0,
@@ -112,7 +112,8 @@ export const BUILTIN_RULES: readonly ScanRule[] = [
     flags: "i",
     anchors: ["passw", "passphrase"],
     back: 0,
-    minEntropy: 2.5,
+    // Docstrings hold "passwd: Results…"-like prose: a word is not a password.
+    minEntropy: 3,
     rejectPlaceholders: true,
   },
   {

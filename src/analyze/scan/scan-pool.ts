@@ -69,7 +69,8 @@ export class ScanPool {
 
   private send(worker: Worker, job: ScanJob): void {
     const id = this.nextId++;
-    const buf = job.owned && job.buf.byteOffset === 0 && job.buf.byteLength === job.buf.buffer.byteLength ? job.buf : job.buf.slice();
+    // A copy unless the caller gives the whole buffer away (Buffer#slice would not copy).
+    const buf = job.owned && job.buf.byteOffset === 0 && job.buf.byteLength === job.buf.buffer.byteLength ? job.buf : new Uint8Array(job.buf);
     this.pending.set(id, { job, worker });
     worker.postMessage({ id, buf, from: job.from, to: job.to }, [buf.buffer as ArrayBuffer]);
   }
@@ -104,9 +105,10 @@ export class ScanPool {
 /** Below this, starting threads costs more than it saves. */
 const THREADS_FROM = 64 << 20;
 
+/** CKPT_SCAN_THREADS, when set, decides (1: scan in this thread); otherwise the CPUs, up to 4. */
 function defaultThreads(bytes: number): number {
-  if (bytes < THREADS_FROM) return 1;
   const env = Number(process.env.CKPT_SCAN_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
+  if (Number.isInteger(env) && env >= 1) return Math.min(env, 16);
+  if (bytes < THREADS_FROM) return 1;
   return Math.min(4, availableParallelism());
 }
