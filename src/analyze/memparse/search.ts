@@ -46,8 +46,9 @@ class RegionWalker {
   ) {}
 
   feed(chunk: Uint8Array, fileOffset: number): void | Promise<void> {
+    const size = chunk.length;
     let pos = 0;
-    while (pos < chunk.length && this.runIndex < this.region.runs.length) {
+    while (pos < size && this.runIndex < this.region.runs.length) {
       const run = this.region.runs[this.runIndex]!;
       const at = fileOffset + pos;
       let wait: void | Promise<void> = undefined;
@@ -55,16 +56,16 @@ class RegionWalker {
         wait = this.end();
         this.runIndex++;
       } else if (at < run.fileStart) {
-        pos += Math.min(chunk.length - pos, run.fileStart - at);
+        pos += Math.min(size - pos, run.fileStart - at);
       } else {
         this.sink ??= this.sinkFor(this.region, run);
-        const n = Math.min(chunk.length - pos, run.fileEnd - at);
+        const n = Math.min(size - pos, run.fileEnd - at);
         wait = this.sink.feed(chunk.subarray(pos, pos + n));
         pos += n;
       }
       if (wait) {
         const rest = pos;
-        return wait.then(() => this.feed(chunk.subarray(rest), fileOffset + rest));
+        return rest < size ? wait.then(() => this.feed(chunk.subarray(rest), fileOffset + rest)) : wait;
       }
     }
   }

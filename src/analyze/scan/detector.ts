@@ -1,12 +1,13 @@
 /**
  * Finds rule matches in a buffer of bytes. One case-insensitive pass over the bytes looks for every
- * anchor at once; each rule's expression then runs only around its anchors, so the cost of a scan
- * hardly grows with the number of rules. The buffer is read in windows short enough for V8 to make
+ * anchor at once (anchors without letters, such as "://", are found apart with a native byte
+ * search: short ones would slow that pass down several times); each rule's expression then runs only
+ * around its anchors, so the cost of a scan hardly grows with the number of rules. The buffer is read in windows short enough for V8 to make
  * cheap latin1 strings of (each byte is one character), each window reaching `MAX_MATCH` further so
  * that a match starting in it is seen whole.
  */
 import { shannonEntropy } from "./entropy.js";
-import { isPlaceholder, MAX_MATCH, type ScanRule } from "./rules.js";
+import { escapeRegex, isPlaceholder, MAX_MATCH, type ScanRule } from "./rules.js";
 
 export interface RuleHit {
   /** Index of the rule in the detector's list. */
@@ -28,12 +29,12 @@ export const CONTEXT_BEFORE = 256;
 
 interface Compiled {
   rule: ScanRule;
-  re: RegExp;
+  /** Tried at each place a match may start around an anchor. */
+  sticky: RegExp;
+  /** Run over whole windows, for rules without anchors. */
+  global: RegExp;
 }
 
-function escapeRegex(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
 
 export class Detector {
   private readonly compiled: Compiled[];
@@ -41,23 +42,30 @@ export class Detector {
   /** Rules by the anchor's first lower-case character, to find which anchor the prefilter hit. */
   private readonly byFirst = new Map<string, Array<{ anchor: string; rule: number }>>();
   private readonly unanchored: number[] = [];
+  /** Anchors without letters, searched for byte by byte. */
+  private readonly bytewise: Buffer[];
   private readonly maxBack: number;
   private readonly longestAnchor: number;
 
   constructor(readonly rules: readonly ScanRule[]) {
-    this.compiled = rules.map((rule) => ({ rule, re: new RegExp(rule.pattern, rule.flags.replace(/[gy]/g, "") + "g") }));
+    this.compiled = rules.map((rule) => {
+      const flags = rule.flags.replace(/[gy]/g, "");
+      return { rule, sticky: new RegExp(rule.pattern, flags + "y"), global: new RegExp(rule.pattern, flags + "g") };
+    });
     const anchors = new Set<string>();
+    const bytewise = new Set<string>();
     rules.forEach((rule, i) => {
       if (rule.anchors.length === 0) this.unanchored.push(i);
       for (const a of rule.anchors) {
         const lower = a.toLowerCase();
-        anchors.add(lower);
+        (lower === a.toUpperCase() ? bytewise : anchors).add(lower);
         const list = this.byFirst.get(lower[0]!) ?? [];
         list.push({ anchor: lower, rule: i });
         this.byFirst.set(lower[0]!, list);
       }
     });
     this.prefilter = anchors.size ? new RegExp([...anchors].map(escapeRegex).join("|"), "gi") : undefined;
+    this.bytewise = [...bytewise].map((a) => Buffer.from(a, "latin1"));
     this.maxBack = Math.max(0, ...rules.map((r) => r.back));
     this.longestAnchor = Math.max(0, ...[...anchors].map((a) => a.length));
   }
@@ -77,15 +85,17 @@ export class Detector {
       const text = b.toString("latin1", base, Math.min(b.length, we + MAX_MATCH));
       this.window(text, base, ws - base, we - base, out);
     }
+    if (this.bytewise.length) this.scanBytewise(b, from, to, out);
     out.sort((x, y) => x.start - y.start || x.rule - y.rule);
-    return out;
+    // A rule whose anchors are found both ways may see a match twice.
+    return out.filter((h, i) => i === 0 || h.start !== out[i - 1]!.start || h.rule !== out[i - 1]!.rule);
   }
 
   /** Hits starting in text[own, ownEnd); text starts at `base` in the buffer. */
   private window(text: string, base: number, own: number, ownEnd: number, out: RuleHit[]): void {
     const seen = new Set<string>();
-    const take = (rule: number, m: RegExpExecArray, offset: number) => {
-      const start = offset + m.index;
+    const take = (rule: number, m: RegExpExecArray) => {
+      const start = m.index;
       if (start < own || start >= ownEnd) return;
       const key = `${rule}:${start}`;
       if (seen.has(key)) return;
@@ -99,38 +109,66 @@ export class Detector {
       // An anchor may lie up to `back` bytes after the start of a match that starts in the window.
       const last = ownEnd + this.maxBack;
       for (let a = pre.exec(text); a && a.index < last; a = pre.exec(text)) {
-        const p = a.index;
-        const head = text.substr(p, this.longestAnchor).toLowerCase();
-        for (const { anchor, rule } of this.byFirst.get(head[0]!) ?? []) {
-          if (!head.startsWith(anchor)) continue;
-          const r = this.compiled[rule]!;
-          if (p - r.rule.back >= ownEnd) continue;
-          const from = Math.max(0, p - r.rule.back);
-          const sub = text.slice(from, Math.min(text.length, p + MAX_MATCH));
-          r.re.lastIndex = 0;
-          for (let m = r.re.exec(sub); m; m = r.re.exec(sub)) {
-            if (m[0].length === 0) {
-              r.re.lastIndex++;
-              continue;
-            }
-            // Only matches that hold this anchor: others are found from their own.
-            if (from + m.index > p) break;
-            if (from + m.index + m[0].length > p) take(rule, m, from);
-          }
-        }
-        // Anchors may overlap (JWT parts): look again from the next byte.
-        pre.lastIndex = p + 1;
+        this.atAnchor(text, a.index, ownEnd, take);
+        // Anchors may overlap: look again from the next byte.
+        pre.lastIndex = a.index + 1;
       }
     }
     for (const rule of this.unanchored) {
-      const r = this.compiled[rule]!;
-      r.re.lastIndex = own;
-      for (let m = r.re.exec(text); m && m.index < ownEnd; m = r.re.exec(text)) {
+      const re = this.compiled[rule]!.global;
+      re.lastIndex = own;
+      for (let m = re.exec(text); m && m.index < ownEnd; m = re.exec(text)) {
         if (m[0].length === 0) {
-          r.re.lastIndex++;
+          re.lastIndex++;
           continue;
         }
-        take(rule, m, 0);
+        take(rule, m);
+      }
+    }
+  }
+
+  /** Runs the expressions of the rules whose anchor is at text[p], keeping matches that hold it. */
+  private atAnchor(text: string, p: number, ownEnd: number, take: (rule: number, m: RegExpExecArray) => void): void {
+    const head = text.substr(p, this.longestAnchor).toLowerCase();
+    for (const { anchor, rule } of this.byFirst.get(head[0]!) ?? []) {
+      if (!head.startsWith(anchor)) continue;
+      const r = this.compiled[rule]!;
+      if (p - r.rule.back >= ownEnd) continue;
+      // Each place a match holding this anchor may start, leftmost first: bounded work per anchor,
+      // whatever the bytes (a /g search would run on to the end of the text at every anchor).
+      for (let start = Math.max(0, p - r.rule.back); start <= p; start++) {
+        r.sticky.lastIndex = start;
+        const m = r.sticky.exec(text);
+        if (!m || m[0].length === 0) continue;
+        if (start + m[0].length > p) {
+          take(rule, m);
+          break;
+        }
+        start += m[0].length - 1;
+      }
+    }
+  }
+
+  /** The anchors without letters: each occurrence is looked at in a text around it. */
+  private scanBytewise(b: Buffer, from: number, to: number, out: RuleHit[]): void {
+    const seen = new Set<string>();
+    for (const anchor of this.bytewise) {
+      let text = "";
+      let base = 0;
+      for (let at = b.indexOf(anchor, from); at !== -1 && at < to + this.maxBack; at = b.indexOf(anchor, at + 1)) {
+        // One text serves the anchors of the next MAX_MATCH bytes.
+        if (at - this.maxBack - CONTEXT_BEFORE < base || at + MAX_MATCH > base + text.length) {
+          base = Math.max(0, at - this.maxBack - CONTEXT_BEFORE);
+          text = b.toString("latin1", base, Math.min(b.length, at + 2 * MAX_MATCH));
+        }
+        this.atAnchor(text, at - base, to - base, (rule, m) => {
+          const start = base + m.index;
+          const key = `${rule}:${start}`;
+          if (start < from || start >= to || seen.has(key)) return;
+          seen.add(key);
+          const hit = this.hit(rule, m, text, m.index, base);
+          if (hit) out.push(hit);
+        });
       }
     }
   }

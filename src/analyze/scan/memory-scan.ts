@@ -58,14 +58,10 @@ export async function scanMemory(cp: Checkpoint, pool: ScanPool, out: PlacedHit[
   const areas = new Map(regions.filter((r) => r.kind === "process").map((r) => [r.pid!, areasOf(cp, r.pid!)]));
   const order = new Map(regions.map((r, i) => [r, i]));
   const sinkFor = (region: Region, run: Run) =>
-    new StreamScanner(
-      pool,
-      (hit, base) => {
-        const address = run.vaddr + BigInt(base + hit.start);
-        out.push({ hit, location: locate(region, areas.get(region.pid!), address, hit), order: [0, order.get(region)!, address] });
-      },
-      cp.archive.seekable,
-    );
+    new StreamScanner(pool, (hit, base) => {
+      const address = run.vaddr + BigInt(base + hit.start);
+      out.push({ hit, location: locate(region, areas.get(region.pid!), address, hit), order: [0, order.get(region)!, address] });
+    });
   const bytes = await walkRegions(cp, regions, sinkFor, onProgress);
   await pool.drain();
   return {

@@ -16,7 +16,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-import { MAX_MATCH, type ScanRule } from "./rules.js";
+import { escapeRegex, MAX_MATCH, type ScanRule } from "./rules.js";
 
 export class RuleFileError extends Error {
   override name = "UserError";
@@ -35,9 +35,6 @@ const RuleEntry = z
 
 const RuleFileSchema = z.object({ rules: z.array(RuleEntry).min(1) }).strict();
 
-function escapeRegex(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
 
 /** Rules from YAML text; errors name `file` and the rule. */
 export function parseRuleFile(text: string, file: string): ScanRule[] {

@@ -1,7 +1,9 @@
 /**
  * Runs a Detector over buffers on worker threads when there is more than one CPU and much to scan,
  * in this thread otherwise. Submitting is asynchronous only when every thread is busy: the caller
- * (the page walker) then waits, so no more than a few buffers are in memory at once.
+ * (the page walker) then waits. Each thread has one shared buffer that a job's bytes are copied
+ * into, so memory stays the same however much is scanned (buffers moved to a thread would pile up
+ * there until its next garbage collection).
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -14,9 +16,16 @@ export interface ScanJob {
   buf: Uint8Array;
   from: number;
   to: number;
-  /** The buffer is the caller's to give away (moved to the thread, not copied). */
-  owned: boolean;
   done(hits: RuleHit[]): void;
+}
+
+/** What a worker is sent: its shared buffer (again when it grew) and the job's length and range. */
+export interface WorkerJob {
+  id: number;
+  shared: SharedArrayBuffer;
+  length: number;
+  from: number;
+  to: number;
 }
 
 /** What the worker answers. */
@@ -33,6 +42,7 @@ export class ScanPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly pending = new Map<number, { job: ScanJob; worker: Worker }>();
+  private readonly shared = new Map<Worker, SharedArrayBuffer>();
   private readonly waiting: Array<() => void> = [];
   private nextId = 0;
   private failure: Error | undefined;
@@ -69,10 +79,15 @@ export class ScanPool {
 
   private send(worker: Worker, job: ScanJob): void {
     const id = this.nextId++;
-    // A copy unless the caller gives the whole buffer away (Buffer#slice would not copy).
-    const buf = job.owned && job.buf.byteOffset === 0 && job.buf.byteLength === job.buf.buffer.byteLength ? job.buf : new Uint8Array(job.buf);
+    let shared = this.shared.get(worker);
+    if (!shared || shared.byteLength < job.buf.length) {
+      shared = new SharedArrayBuffer(Math.max(job.buf.length, 9 << 20));
+      this.shared.set(worker, shared);
+    }
+    new Uint8Array(shared, 0, job.buf.length).set(job.buf);
     this.pending.set(id, { job, worker });
-    worker.postMessage({ id, buf, from: job.from, to: job.to }, [buf.buffer as ArrayBuffer]);
+    const msg: WorkerJob = { id, shared, length: job.buf.length, from: job.from, to: job.to };
+    worker.postMessage(msg);
   }
 
   private onReply(worker: Worker, reply: WorkerReply): void {

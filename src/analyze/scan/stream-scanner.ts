@@ -1,7 +1,7 @@
 /**
  * Scans one stream of bytes (a run of memory, a file, a queue) that arrives in pieces, through a
- * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is, not
- * copied); each segment owns the matches that start in it except in its last MAX_MATCH bytes,
+ * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is);
+ * each segment owns the matches that start in it except in its last MAX_MATCH bytes,
  * which a small seam made of its tail and the next segment's head owns, so a match across pieces
  * is found once and whole.
  */
@@ -23,14 +23,10 @@ export class StreamScanner {
   /** Everything before this stream offset belongs to a segment sent already. */
   private owned = 0;
 
-  /**
-   * `onHit` gets each hit with its offset in the stream. `owned`: the pieces fed are the caller's
-   * to give away to a scanning thread.
-   */
+  /** `onHit` gets each hit with its offset in the stream. */
   constructor(
     private readonly pool: ScanPool,
     private readonly onHit: (hit: RuleHit, streamOffset: number) => void,
-    private readonly ownedPieces = false,
   ) {}
 
   feed(piece: Uint8Array): void | Promise<void> {
@@ -50,8 +46,7 @@ export class StreamScanner {
 
   private flush(final: boolean): void | Promise<void> {
     if (this.pendingBytes === 0 && !(final && this.carry.length)) return;
-    const single = this.pending.length === 1;
-    const seg = single ? this.pending[0]! : Buffer.concat(this.pending);
+    const seg = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
     const segOffset = this.offset;
     this.pending = [];
     this.offset += this.pendingBytes;
@@ -62,21 +57,20 @@ export class StreamScanner {
       const carryOffset = segOffset - this.carry.length;
       const seam = Buffer.concat([this.carry, seg.subarray(0, Math.min(seg.length, MAX_MATCH))]);
       const ownTo = final && seg.length <= MAX_MATCH ? seam.length : this.carry.length;
-      waits.push(this.job(seam, this.owned - carryOffset, ownTo, carryOffset, true));
+      waits.push(this.job(seam, this.owned - carryOffset, ownTo, carryOffset));
       this.owned = carryOffset + ownTo;
     }
     const ownFrom = Math.max(0, this.owned - segOffset);
     const ownTo = final ? seg.length : Math.max(ownFrom, seg.length - MAX_MATCH);
-    // Keep the tail before the segment may be moved to another thread.
     this.carry = seg.length >= CARRY ? Buffer.from(seg.subarray(seg.length - CARRY)) : Buffer.concat([this.carry, seg]).subarray(-CARRY);
-    if (ownFrom < ownTo) waits.push(this.job(seg, ownFrom, ownTo, segOffset, !single || this.ownedPieces));
+    if (ownFrom < ownTo) waits.push(this.job(seg, ownFrom, ownTo, segOffset));
     this.owned = Math.max(this.owned, segOffset + ownTo);
     if (final) this.carry = Buffer.alloc(0);
     const pending = waits.filter((w): w is Promise<void> => w !== undefined);
     if (pending.length) return Promise.all(pending).then(() => undefined);
   }
 
-  private job(buf: Uint8Array, from: number, to: number, base: number, owned: boolean): void | Promise<void> {
-    return this.pool.submit({ buf, from, to, owned, done: (hits) => hits.forEach((h) => this.onHit(h, base)) });
+  private job(buf: Uint8Array, from: number, to: number, base: number): void | Promise<void> {
+    return this.pool.submit({ buf, from, to, done: (hits) => hits.forEach((h) => this.onHit(h, base)) });
   }
 }
