@@ -92,6 +92,14 @@ describe("built-in rules", () => {
   });
 });
 
+describe("bytes made of anchors", () => {
+  it.each(["passw", "://", ".eyJ", "-----BEGIN ", "AKIA", "Bearer "])("%j repeated over 4 MiB gives no finding", (anchor) => {
+    const buf = Buffer.alloc(4 << 20);
+    for (let i = 0; i + anchor.length <= buf.length; i += anchor.length) buf.write(anchor, i, "latin1");
+    expect(scanText(buf)).toEqual([]);
+  });
+});
+
 describe("rules files", () => {
   it("adds literal and regex rules, with a secret group and an entropy floor", () => {
     const rules = parseRuleFile(

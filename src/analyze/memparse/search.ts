@@ -79,13 +79,15 @@ class RegionWalker {
 
 /**
  * Streams the dumped bytes of `regions` once, in archive order, handing each run (address-contiguous
- * bytes) to its own sink. Returns how many bytes of pages files were read.
+ * bytes) to its own sink. Returns how many bytes of pages files were read. With `reuse`, the bytes a
+ * sink is fed are overwritten once its feed returns (or its promise settles): it copies what it keeps.
  */
 export async function walkRegions(
   cp: Checkpoint,
   regions: readonly Region[],
   sinkFor: (region: Region, run: Run) => RunSink,
   onProgress?: (done: number, total: number) => void,
+  reuse = false,
 ): Promise<number> {
   const walkers = new Map<string, RegionWalker>();
   for (const r of regions) {
@@ -101,7 +103,7 @@ export async function walkRegions(
     const wait = walkers.get(name)!.feed(chunk, offset);
     if (wait) return wait.then(() => onProgress?.(done, total));
     onProgress?.(done, total);
-  });
+  }, { reuse });
   for (const w of walkers.values()) await w.end();
   return done;
 }

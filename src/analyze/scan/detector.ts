@@ -94,6 +94,7 @@ export class Detector {
   /** Hits starting in text[own, ownEnd); text starts at `base` in the buffer. */
   private window(text: string, base: number, own: number, ownEnd: number, out: RuleHit[]): void {
     const seen = new Set<string>();
+    const tried = new Float64Array(this.rules.length);
     const take = (rule: number, m: RegExpExecArray) => {
       const start = m.index;
       if (start < own || start >= ownEnd) return;
@@ -109,7 +110,7 @@ export class Detector {
       // An anchor may lie up to `back` bytes after the start of a match that starts in the window.
       const last = ownEnd + this.maxBack;
       for (let a = pre.exec(text); a && a.index < last; a = pre.exec(text)) {
-        this.atAnchor(text, a.index, ownEnd, take);
+        this.atAnchor(text, a.index, ownEnd, tried, take);
         // Anchors may overlap: look again from the next byte.
         pre.lastIndex = a.index + 1;
       }
@@ -127,25 +128,31 @@ export class Detector {
     }
   }
 
-  /** Runs the expressions of the rules whose anchor is at text[p], keeping matches that hold it. */
-  private atAnchor(text: string, p: number, ownEnd: number, take: (rule: number, m: RegExpExecArray) => void): void {
+  /**
+   * Runs the expressions of the rules whose anchor is at text[p], keeping matches that hold it. Each
+   * place a match may start is tried once per rule (`tried[rule]`: text offset up to which starts
+   * were tried; anchors come in order), so the work stays linear whatever the bytes, even a text made
+   * of anchors.
+   */
+  private atAnchor(text: string, p: number, ownEnd: number, tried: Float64Array, take: (rule: number, m: RegExpExecArray) => void): void {
     const head = text.substr(p, this.longestAnchor).toLowerCase();
     for (const { anchor, rule } of this.byFirst.get(head[0]!) ?? []) {
       if (!head.startsWith(anchor)) continue;
       const r = this.compiled[rule]!;
       if (p - r.rule.back >= ownEnd) continue;
-      // Each place a match holding this anchor may start, leftmost first: bounded work per anchor,
-      // whatever the bytes (a /g search would run on to the end of the text at every anchor).
-      for (let start = Math.max(0, p - r.rule.back); start <= p; start++) {
+      let start = Math.max(0, p - r.rule.back, tried[rule]!);
+      while (start <= p) {
         r.sticky.lastIndex = start;
         const m = r.sticky.exec(text);
-        if (!m || m[0].length === 0) continue;
-        if (start + m[0].length > p) {
-          take(rule, m);
-          break;
+        if (!m || m[0].length === 0) {
+          start++;
+          continue;
         }
-        start += m[0].length - 1;
+        if (start + m[0].length > p) take(rule, m);
+        // Matches of one rule do not overlap: the next may start after this one.
+        start += m[0].length;
       }
+      tried[rule] = Math.max(tried[rule]!, start);
     }
   }
 
@@ -155,13 +162,17 @@ export class Detector {
     for (const anchor of this.bytewise) {
       let text = "";
       let base = 0;
+      const tried = new Float64Array(this.rules.length);
       for (let at = b.indexOf(anchor, from); at !== -1 && at < to + this.maxBack; at = b.indexOf(anchor, at + 1)) {
         // One text serves the anchors of the next MAX_MATCH bytes.
         if (at - this.maxBack - CONTEXT_BEFORE < base || at + MAX_MATCH > base + text.length) {
-          base = Math.max(0, at - this.maxBack - CONTEXT_BEFORE);
+          const next = Math.max(0, at - this.maxBack - CONTEXT_BEFORE);
+          // `tried` holds offsets in the text: move them with it.
+          for (let i = 0; i < tried.length; i++) tried[i] = Math.max(0, tried[i]! - (next - base));
+          base = next;
           text = b.toString("latin1", base, Math.min(b.length, at + 2 * MAX_MATCH));
         }
-        this.atAnchor(text, at - base, to - base, (rule, m) => {
+        this.atAnchor(text, at - base, to - base, tried, (rule, m) => {
           const start = base + m.index;
           const key = `${rule}:${start}`;
           if (start < from || start >= to || seen.has(key)) return;

@@ -62,7 +62,7 @@ export async function scanMemory(cp: Checkpoint, pool: ScanPool, out: PlacedHit[
       const address = run.vaddr + BigInt(base + hit.start);
       out.push({ hit, location: locate(region, areas.get(region.pid!), address, hit), order: [0, order.get(region)!, address] });
     });
-  const bytes = await walkRegions(cp, regions, sinkFor, onProgress);
+  const bytes = await walkRegions(cp, regions, sinkFor, onProgress, true);
   await pool.drain();
   return {
     bytes,

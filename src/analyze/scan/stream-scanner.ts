@@ -1,6 +1,7 @@
 /**
  * Scans one stream of bytes (a run of memory, a file, a queue) that arrives in pieces, through a
- * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is);
+ * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is; the
+ * pieces are copied when kept, so a feeder may reuse its buffer once a feed has returned or settled);
  * each segment owns the matches that start in it except in its last MAX_MATCH bytes,
  * which a small seam made of its tail and the next segment's head owns, so a match across pieces
  * is found once and whole.
@@ -36,6 +37,8 @@ export class StreamScanner {
       this.pending.push(piece);
       this.pendingBytes += piece.length;
       if (this.pendingBytes >= BATCH) return this.flush(false);
+      // Kept past this call: the feeder may reuse its buffer.
+      this.pending[this.pending.length - 1] = Buffer.from(piece);
     };
     return wait ? wait.then(add) : add();
   }

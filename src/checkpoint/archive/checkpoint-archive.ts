@@ -251,7 +251,8 @@ export class CheckpointArchive {
     return bare && name.startsWith(CHECKPOINT_DIR + "/") ? name.slice(CHECKPOINT_DIR.length + 1) : name;
   }
 
-  readRange(name: string, offset: number, length: number): Uint8Array {
+  /** Bytes of a member; `into`, when given and big enough, is filled instead of a new buffer. */
+  readRange(name: string, offset: number, length: number, into?: Buffer): Uint8Array {
     const m = this.members.get(name);
     if (!m || m.type !== "file") throw new ArchiveError(`${this.path}: no member ${name}`);
     if (offset < 0 || offset + length > m.size) throw new ArchiveError(`${this.path}: ${name}: range ${offset}+${length} is outside its ${m.size} bytes`);
@@ -264,7 +265,7 @@ export class CheckpointArchive {
       return hit.data.subarray(offset - hit.offset, offset - hit.offset + length);
     }
     // Filled completely below (or an error is thrown), so no need to zero it first.
-    const out = Buffer.allocUnsafe(length);
+    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     const fd = b.kind === "tar" ? b.fd : openSync(join(b.root, this.directoryPath(name)), "r");
     try {
       const base = b.kind === "tar" ? m.dataOffset! : 0;
@@ -316,9 +317,15 @@ export class CheckpointArchive {
   /**
    * Streams the bytes of several members, each in order, members in archive order: one pass of the
    * archive for a compressed one, reads in place otherwise. When `onChunk` returns a promise, no more
-   * is read until it settles (a consumer slower than the disk holds the reading back).
+   * is read until it settles (a consumer slower than the disk holds the reading back). With `reuse`,
+   * the chunks read in place share one buffer: `onChunk` must copy what it keeps after it returns (or
+   * after its promise settles), and a big read makes no garbage.
    */
-  async streamMembers(names: readonly string[], onChunk: (name: string, chunk: Uint8Array, offset: number) => void | Promise<void>): Promise<void> {
+  async streamMembers(
+    names: readonly string[],
+    onChunk: (name: string, chunk: Uint8Array, offset: number) => void | Promise<void>,
+    opts: { reuse?: boolean } = {},
+  ): Promise<void> {
     const b = this.backing;
     const wanted = new Set(names);
     for (const name of wanted) this.size(name);
@@ -351,9 +358,10 @@ export class CheckpointArchive {
       return;
     }
     const CHUNK = 8 << 20;
+    const buffer = opts.reuse ? Buffer.allocUnsafeSlow(CHUNK) : undefined;
     for (const name of wanted) {
       const size = this.size(name);
-      for (let offset = 0; offset < size; offset += CHUNK) await onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+      for (let offset = 0; offset < size; offset += CHUNK) await onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset), buffer), offset);
     }
   }
 
