@@ -20,7 +20,8 @@ for (const name of existsSync(dist) ? readdirSync(dist) : []) {
 execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", root], { stdio: "inherit" });
 
 await build({
-  entryPoints: [join(root, "src/cli/main.ts")],
+  // The scan threads' entry sits beside main.js, where src/analyze/scan/scan-pool.ts looks for it.
+  entryPoints: { main: join(root, "src/cli/main.ts"), "scan-worker": join(root, "src/analyze/scan/scan-worker.ts") },
   outdir: next,
   bundle: true,
   splitting: true,

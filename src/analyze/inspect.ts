@@ -631,7 +631,7 @@ function deletedFiles(cp: Checkpoint): string[] | undefined {
   return cp.archive.has(DELETED_FILES) ? cp.deletedFiles() : undefined;
 }
 
-interface GhostPlan {
+export interface GhostPlan {
   origId: number;
   image: string;
   member: string;
@@ -641,7 +641,7 @@ interface GhostPlan {
 /** The ghost_file_entry header is small; this much of the image holds it. */
 const GHOST_HEAD = 4096;
 
-function planGhosts(cp: Checkpoint): GhostPlan[] {
+export function planGhosts(cp: Checkpoint): GhostPlan[] {
   return cp.images
     .entries("remap-fpath.img")
     .filter((r) => Number(r.remap_type ?? 0) === 1)
@@ -653,7 +653,7 @@ function planGhosts(cp: Checkpoint): GhostPlan[] {
     });
 }
 
-function ghostFiles(cp: Checkpoint, procs: readonly ProcessInfo[], names: FileNames, plans: readonly GhostPlan[]): GhostFileJson[] {
+export function ghostFiles(cp: Checkpoint, procs: readonly ProcessInfo[], names: FileNames, plans: readonly GhostPlan[]): GhostFileJson[] {
   const dir = cp.images;
   const holders = new Map<number, Array<{ pid: number; fd: number }>>();
   if (plans.length) {

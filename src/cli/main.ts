@@ -16,6 +16,7 @@ const COMMANDS: CommandTable = {
   memparse: async () => (await import("./memparse-command.js")).memparseCommand(),
   coredump: async () => (await import("./coredump-command.js")).coredumpCommand(),
   diff: async () => (await import("./diff-command.js")).diffCommand(),
+  scan: async () => (await import("./scan-command.js")).scanCommand(),
   list: async () => (await import("./list-command.js")).listCommand(),
   node: async () => (await import("./node-command.js")).nodeCommand(),
   image: async () => (await import("./image-command.js")).imageCommand(),

@@ -33,10 +33,17 @@ export function reportCommand(): Command {
     .argument("<archive>", "checkpoint archive (tar, tar.gz, tar.zst, tar.xz, tar.bz2) or unpacked directory")
     .option("-o, --output <file>", "where to write the HTML (default: standard output)")
     .option("--findings <file>", "secret-scan findings to include: a JSON list of {rule, where, preview}")
-    .action(async (path: string, opts: { output?: string; findings?: string }) => {
-      const findings = opts.findings === undefined ? undefined : readFindings(opts.findings);
+    .option("--scan", "run the built-in secret scan (ckpt scan, redacted) and include its findings")
+    .action(async (path: string, opts: { output?: string; findings?: string; scan?: boolean }) => {
+      if (opts.scan && opts.findings) throw new UserError("give --scan or --findings, not both");
+      let findings = opts.findings === undefined ? undefined : readFindings(opts.findings);
       const cp = await openCheckpointArg(path);
       try {
+        if (opts.scan) {
+          const { scanCheckpoint } = await import("../analyze/scan/scan.js");
+          const { findingWhere } = await import("../analyze/scan/location-text.js");
+          findings = (await scanCheckpoint(cp)).findings.map((f) => ({ rule: f.rule, where: findingWhere(f), preview: f.excerpt }));
+        }
         const model = await collectReport(cp, { findings, tool: `ckpt ${process.env.npm_package_version ?? "0.1.0"} report` });
         writeOutput(opts.output, renderReport(model));
       } finally {

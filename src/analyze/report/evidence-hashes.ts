@@ -18,7 +18,7 @@ export async function fileSha256(path: string): Promise<string> {
 export async function evidenceHashes(archive: CheckpointArchive): Promise<EvidenceHashes> {
   const names = [...archive.members.values()].filter((m) => m.type === "file").map((m) => m.name).sort();
   const hashes = new Map<string, Hash>(names.map((n) => [n, createHash("sha256")]));
-  await archive.streamMembers(names, (name, chunk) => hashes.get(name)!.update(chunk));
+  await archive.streamMembers(names, (name, chunk) => void hashes.get(name)!.update(chunk));
   const members: MemberHash[] = names.map((name) => ({ name, size: archive.size(name), sha256: hashes.get(name)!.digest("hex") }));
   if (archive.compression === "directory") return { members };
   return { archive: { path: archive.path, size: statSync(archive.path).size, sha256: await fileSha256(archive.path) }, members };

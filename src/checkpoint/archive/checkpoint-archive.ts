@@ -35,6 +35,7 @@ export class ArchiveError extends Error {
 interface MemberStream {
   on(event: "data", fn: (chunk: Buffer) => void): unknown;
   on(event: "end", fn: () => void): unknown;
+  pause(): unknown;
   resume(): unknown;
 }
 
@@ -294,7 +295,8 @@ export class CheckpointArchive {
     return bare && name.startsWith(CHECKPOINT_DIR + "/") ? name.slice(CHECKPOINT_DIR.length + 1) : name;
   }
 
-  readRange(name: string, offset: number, length: number): Uint8Array {
+  /** Bytes of a member; `into`, when given and big enough, is filled instead of a new buffer. */
+  readRange(name: string, offset: number, length: number, into?: Buffer): Uint8Array {
     const m = this.members.get(name);
     if (!m || m.type !== "file") throw new ArchiveError(`${this.path}: no member ${name}`);
     if (offset < 0 || offset + length > m.size) throw new ArchiveError(`${this.path}: ${name}: range ${offset}+${length} is outside its ${m.size} bytes`);
@@ -307,7 +309,7 @@ export class CheckpointArchive {
       return hit.data.subarray(offset - hit.offset, offset - hit.offset + length);
     }
     // Filled completely below (or an error is thrown), so no need to zero it first.
-    const out = Buffer.allocUnsafe(length);
+    const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     const fd = b.kind === "tar" ? b.fd : openSync(join(b.root, this.directoryPath(name)), "r");
     try {
       const base = b.kind === "tar" ? m.dataOffset! : 0;
@@ -358,31 +360,52 @@ export class CheckpointArchive {
 
   /**
    * Streams the bytes of several members, each in order, members in archive order: one pass of the
-   * archive for a compressed one, reads in place otherwise.
+   * archive for a compressed one, reads in place otherwise. When `onChunk` returns a promise, no more
+   * is read until it settles (a consumer slower than the disk holds the reading back). With `reuse`,
+   * the chunks read in place share one buffer: `onChunk` must copy what it keeps after it returns (or
+   * after its promise settles), and a big read makes no garbage.
    */
-  async streamMembers(names: readonly string[], onChunk: (name: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
+  async streamMembers(
+    names: readonly string[],
+    onChunk: (name: string, chunk: Uint8Array, offset: number) => void | Promise<void>,
+    opts: { reuse?: boolean } = {},
+  ): Promise<void> {
     const b = this.backing;
     const wanted = new Set(names);
     for (const name of wanted) this.size(name);
     if (b.kind === "stream") {
       const fromStream = [...wanted].filter((n) => !b.kept.has(n));
-      for (const name of wanted) if (b.kept.has(name)) onChunk(name, b.kept.get(name)!, 0);
+      for (const name of wanted) if (b.kept.has(name)) await onChunk(name, b.kept.get(name)!, 0);
       if (fromStream.length === 0) return;
       const todo = new Set(fromStream);
+      let failure: { err: unknown } | undefined;
       await this.streamPass((member, _size, stream) => {
         if (!todo.has(member)) return stream.resume();
         let pos = 0;
         stream.on("data", (chunk: Buffer) => {
-          onChunk(member, chunk, pos);
+          if (failure) return;
+          const wait = onChunk(member, chunk, pos);
           pos += chunk.length;
+          if (wait) {
+            stream.pause();
+            wait.then(
+              () => stream.resume(),
+              (err: unknown) => {
+                failure = { err };
+                stream.resume();
+              },
+            );
+          }
         });
       });
+      if (failure) throw failure.err;
       return;
     }
     const CHUNK = 8 << 20;
+    const buffer = opts.reuse ? Buffer.allocUnsafeSlow(CHUNK) : undefined;
     for (const name of wanted) {
       const size = this.size(name);
-      for (let offset = 0; offset < size; offset += CHUNK) onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset)), offset);
+      for (let offset = 0; offset < size; offset += CHUNK) await onChunk(name, this.readRange(name, offset, Math.min(CHUNK, size - offset), buffer), offset);
     }
   }
 

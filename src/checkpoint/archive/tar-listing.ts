@@ -3,6 +3,7 @@
  * in place when possible, streamed otherwise (gzip'd in containerd's layout; a pass of its own over a
  * compressed archive). Only names, types and sizes: nothing is extracted.
  */
+import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire } from "node:module";
@@ -213,4 +214,113 @@ async function tarStream(input: Readable, where: string, onEntry: (entry: TarLis
   } catch (err) {
     throw new ArchiveError(`${where}: cannot read it as a tar archive: ${(err as Error).message}`);
   }
+}
+
+/** Where a file's bytes go as they are read; a promise holds the reading back until it settles. */
+export interface TarFileSink {
+  feed(chunk: Uint8Array): void | Promise<void>;
+  end(): void | Promise<void>;
+}
+
+/**
+ * Streams the regular files of a tar inside the archive (rootfs-diff.tar, plain or compressed), in
+ * order: `onFile` gets each file's path (as listTar gives it) and size and returns where its bytes go
+ * (or nothing to skip it). Nothing is extracted to disk; memory stays bounded.
+ */
+export async function streamTarFiles(archive: CheckpointArchive, name: string, onFile: (path: string, size: number) => TarFileSink | undefined): Promise<void> {
+  if (archive.size(name) === 0) return;
+  await extractTar(archive, name, (header, stream) => {
+    const type = header.type ?? "file";
+    const sink = type === "file" || type === "contiguous-file" ? onFile(diffEntry(header.name, type, 0, undefined).path, header.size ?? 0) : undefined;
+    if (!sink) {
+      stream.resume();
+      return undefined;
+    }
+    return new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: unknown) => {
+        failed = true;
+        reject(err);
+      };
+      stream.on("data", (chunk: Buffer) => {
+        if (failed) return;
+        try {
+          const wait = sink.feed(chunk);
+          if (wait) {
+            stream.pause();
+            wait.then(() => stream.resume(), fail);
+          }
+        } catch (err) {
+          fail(err);
+        }
+      });
+      stream.on("end", () => {
+        if (failed) return;
+        try {
+          Promise.resolve(sink.end()).then(resolve, reject);
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  });
+}
+
+type TarEntryHeader = { name: string; type?: string | null; size?: number; linkname?: string | null };
+type TarEntryStream = Readable;
+
+/**
+ * Runs tar-stream over the decompressed bytes of member `name`; `onEntry` must consume each entry's
+ * stream and may return a promise that the next entry waits for.
+ */
+async function extractTar(archive: CheckpointArchive, name: string, onEntry: (header: TarEntryHeader, stream: TarEntryStream) => Promise<void> | undefined): Promise<void> {
+  const where = `${archive.path}: ${name}`;
+  const size = archive.size(name);
+  const run = async (input: Readable): Promise<void> => {
+    const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
+    const extract = tar.extract();
+    let failure: unknown;
+    extract.on("entry", (header, stream, next) => {
+      const done = onEntry(header, stream as unknown as TarEntryStream);
+      if (!done) return stream.on("end", next);
+      done.then(
+        () => next(),
+        (err: unknown) => {
+          failure ??= err;
+          next(err as Error);
+        },
+      );
+    });
+    try {
+      await pipeline(input, extract);
+    } catch (err) {
+      if (failure !== undefined) throw failure;
+      throw new ArchiveError(`${where}: cannot read it as a tar archive: ${(err as Error).message}`);
+    }
+  };
+  if (archive.seekable) {
+    const CHUNK = 1 << 20;
+    const source = Readable.from(
+      (function* () {
+        for (let offset = 0; offset < size; offset += CHUNK) yield Buffer.from(archive.readRange(name, offset, Math.min(CHUNK, size - offset)));
+      })(),
+    );
+    return run(decompress(source, detectCompression(archive.readRange(name, 0, Math.min(512, size)))));
+  }
+  const input = new PassThrough();
+  let reading: Promise<void> | undefined;
+  let settled = false;
+  await archive.streamMember(name, (chunk) => {
+    if (!reading) {
+      reading = run(decompress(input, detectCompression(chunk)));
+      reading.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+    }
+    // Wait for the reader to take what was written, unless it has stopped.
+    if (!input.write(chunk) && !settled) return Promise.race([once(input, "drain").then(() => undefined), reading.then(() => undefined, () => undefined)]);
+  });
+  input.end();
+  if (reading) await reading;
 }

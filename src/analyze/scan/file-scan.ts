@@ -1,0 +1,74 @@
+/**
+ * Secrets in files: those the container wrote (rootfs-diff.tar, streamed member by member) and the
+ * deleted files processes held open, whose content CRIU saved as ghost files (ghost-file-<id>.img,
+ * the body inline or in chunks at their file offsets). Offsets are within the file.
+ */
+import type { Checkpoint } from "../../checkpoint/checkpoint.js";
+import { ROOTFS_DIFF } from "../../checkpoint/layout-names.js";
+import { streamTarFiles } from "../../checkpoint/archive/tar-listing.js";
+import { FileNames } from "../../criu-images/explore/file-names.js";
+import { listProcesses } from "../../criu-images/explore/processes.js";
+import { ghostFiles, planGhosts } from "../inspect.js";
+import type { PlacedHit } from "./raw-hit.js";
+import type { ScanPool } from "./scan-pool.js";
+import { StreamScanner } from "./stream-scanner.js";
+
+export async function scanRootfsDiff(cp: Checkpoint, pool: ScanPool, out: PlacedHit[]): Promise<{ files: number; bytes: number }> {
+  if (!cp.archive.has(ROOTFS_DIFF)) return { files: 0, bytes: 0 };
+  let files = 0;
+  let bytes = 0;
+  await streamTarFiles(cp.archive, ROOTFS_DIFF, (path) => {
+    const index = files++;
+    const scanner = new StreamScanner(pool, (hit, base) => {
+      const offset = base + hit.start;
+      out.push({ hit, location: { kind: "rootfs-file", path: "/" + path, offset }, order: [1, index, BigInt(offset)] });
+    });
+    return {
+      feed: (chunk) => {
+        bytes += chunk.length;
+        return scanner.feed(chunk);
+      },
+      end: () => scanner.end(),
+    };
+  });
+  await pool.drain();
+  return { files, bytes };
+}
+
+/** Ghost files above this are not read (an image member is read whole). */
+const MAX_GHOST = 64 << 20;
+
+export async function scanGhostFiles(cp: Checkpoint, pool: ScanPool, out: PlacedHit[], notes: string[]): Promise<{ files: number; bytes: number }> {
+  const plans = planGhosts(cp);
+  if (plans.length === 0) return { files: 0, bytes: 0 };
+  await cp.archive.prefetch(plans.map((g) => g.fetch));
+  const ghosts = ghostFiles(cp, listProcesses(cp.images), new FileNames(cp.images), plans);
+  let files = 0;
+  let bytes = 0;
+  for (const [i, g] of ghosts.entries()) {
+    const member = plans[i]!.member;
+    if (g.image_missing) continue;
+    if (cp.archive.size(member) > MAX_GHOST) {
+      notes.push(`ghost file ${g.path} (${g.image}, ${cp.archive.size(member)} bytes) not scanned: larger than ${MAX_GHOST >> 20} MiB`);
+      continue;
+    }
+    files++;
+    const location = { kind: "ghost-file" as const, path: g.path, image: g.image, openBy: g.open_by };
+    const buf = cp.images.files.read(g.image);
+    const entries = [...cp.images.stream(g.image)];
+    // Inline: one body from offset 0. Chunked: each chunk at its `off`, scanned as its own stream.
+    for (const [n, e] of entries.entries()) {
+      if (!e.payload) continue;
+      const fileOffset = n === 0 ? 0 : Number(e.message.off ?? 0);
+      const scanner = new StreamScanner(pool, (hit, base) => {
+        const offset = fileOffset + base + hit.start;
+        out.push({ hit, location: { ...location, offset }, order: [2, i, BigInt(offset)] });
+      });
+      bytes += e.payload.size;
+      await scanner.feed(buf.subarray(e.payload.offset, e.payload.offset + e.payload.size));
+      await scanner.end();
+    }
+  }
+  await pool.drain();
+  return { files, bytes };
+}
