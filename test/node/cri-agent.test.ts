@@ -7,7 +7,7 @@
  * leave nothing behind and the container running.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,12 +71,14 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
 
   let netnsBefore: string[] = [];
 
+  let layoutDir = "";
   beforeAll(async () => {
     netnsBefore = cniNetns();
     cd = await startContainerd();
     cri = new CriClient({ endpoint: cd.endpoint });
     registry = await startRegistry();
-    const layout = join(mkdtempSync(join(tmpdir(), "ckpt-cri-busybox-")), "layout");
+    layoutDir = mkdtempSync(join(tmpdir(), "ckpt-cri-busybox-"));
+    const layout = join(layoutDir, "layout");
     await buildBusyboxLayout(layout, { tag: "latest" });
     image = await pushLayout(layout, "latest", registry, "library/busybox");
     env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-cri-node-")), {
@@ -93,6 +95,7 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
   }, 180_000);
 
   afterAll(async () => {
+    if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
     for (const p of (await pods().catch(() => [])) ?? []) await call("DELETE", `/pods/default/${p.metadata.name}`).catch(() => undefined);
     await env?.cleanup();
     cri?.close();

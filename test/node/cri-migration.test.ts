@@ -4,7 +4,7 @@
  * with its own bridge and subnet), with a loopback registry: containerd pulls a checkpoint's base
  * image by NAME@DIGEST with its default resolver, which speaks plain HTTP to loopback only.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -68,11 +68,13 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
     await waitFor("the moved counter to go on", async () => ((await lastCount(to, name)) > last + 5 ? true : undefined));
   };
 
+  let layoutDir = "";
   beforeAll(async () => {
     netnsBefore = cniNetns();
     cd = await startContainerd();
     registry = await startRegistry();
-    const layout = join(mkdtempSync(join(tmpdir(), "ckpt-xmig-busybox-")), "layout");
+    layoutDir = mkdtempSync(join(tmpdir(), "ckpt-xmig-busybox-"));
+    const layout = join(layoutDir, "layout");
     await buildBusyboxLayout(layout, { tag: "latest" });
     image = await pushLayout(layout, "latest", registry, "library/busybox");
     envRunc = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-xmig-runc-")), { insecureRegistries: [registry.host] });
@@ -89,6 +91,7 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
   }, 180_000);
 
   afterAll(async () => {
+    if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
     for (const [agent, env] of [[onCri, envCri], [onRunc, envRunc]] as const) {
       for (const name of ["counter", "native"]) if (agent) await agent.call("DELETE", `/pods/default/${name}`, { cert: env.alice }).catch(() => undefined);
     }

@@ -5,7 +5,7 @@
  * running; `--keep` copies instead of moving.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,10 +66,12 @@ describe.skipIf(!stack)("ckpt migrate: a pod moves between two nodes with its me
       "--client-certificate", envA.alice.certFile, "--client-key", envA.alice.keyFile, "--insecure-skip-tls-verify",
     ]);
 
+  let layoutDir = "";
   beforeAll(async () => {
     hosts = makeTestHosts(["a", "b", "reg"]);
     registry = await startRegistry({ host: hosts.hosts.reg! });
-    const layout = join(mkdtempSync(join(tmpdir(), "ckpt-mig-busybox-")), "layout");
+    layoutDir = mkdtempSync(join(tmpdir(), "ckpt-mig-busybox-"));
+    const layout = join(layoutDir, "layout");
     await buildBusyboxLayout(layout, { tag: "latest" });
     image = await pushLayout(layout, "latest", registry, "library/busybox");
     envA = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-a-")), { host: hosts.hosts.a!, insecureRegistries: [registry.host] });
@@ -82,6 +84,7 @@ describe.skipIf(!stack)("ckpt migrate: a pod moves between two nodes with its me
   }, 180_000);
 
   afterAll(async () => {
+    if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
     await envB?.cleanup();
     await envA?.cleanup();
     await registry?.stop();
