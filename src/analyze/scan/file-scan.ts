@@ -5,7 +5,7 @@
  */
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
 import { ROOTFS_DIFF } from "../../checkpoint/layout-names.js";
-import { streamTarFiles } from "../../checkpoint/archive/tar-listing.js";
+import { walkTar } from "../../checkpoint/archive/tar-listing.js";
 import { FileNames } from "../../criu-images/explore/file-names.js";
 import { listProcesses } from "../../criu-images/explore/processes.js";
 import { ghostFiles, planGhosts } from "../inspect.js";
@@ -17,14 +17,15 @@ export async function scanRootfsDiff(cp: Checkpoint, pool: ScanPool, out: Placed
   if (!cp.archive.has(ROOTFS_DIFF)) return { files: 0, bytes: 0 };
   let files = 0;
   let bytes = 0;
-  await streamTarFiles(cp.archive, ROOTFS_DIFF, (path) => {
+  await walkTar(cp.archive, ROOTFS_DIFF, ({ path, type }) => {
+    if (type !== "file") return undefined;
     const index = files++;
     const scanner = new StreamScanner(pool, (hit, base) => {
       const offset = base + hit.start;
       out.push({ hit, location: { kind: "rootfs-file", path: "/" + path, offset }, order: [1, index, BigInt(offset)] });
     });
     return {
-      feed: (chunk) => {
+      data: (chunk) => {
         bytes += chunk.length;
         return scanner.feed(chunk);
       },

@@ -1,7 +1,7 @@
 /**
- * The file list of a tar stored inside a checkpoint archive (rootfs-diff.tar): read from its headers
- * in place when possible, streamed otherwise (gzip'd in containerd's layout; a pass of its own over a
- * compressed archive). Only names, types and sizes: nothing is extracted.
+ * A tar stored inside a checkpoint archive (rootfs-diff.tar): its file list and, for the entries a
+ * caller asks for, their contents. Read from its headers in place when possible, streamed otherwise
+ * (gzip'd in containerd's layout; a pass of its own over a compressed archive). Nothing is extracted.
  */
 import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
@@ -42,7 +42,8 @@ function diffEntry(name: string, type: string, size: number, link: string | unde
 
 /**
  * The bytes of a tar inside the archive as a stream for `read` (decompressed when gzip'd, as
- * containerd's rootfs-diff.tar is): for tars that cannot be read in place.
+ * containerd's rootfs-diff.tar is): for tars that cannot be read in place. Reading an archive that
+ * is itself streamed waits for `read` to take each chunk.
  */
 async function tarInput(archive: CheckpointArchive, name: string, size: number, read: (input: Readable) => Promise<void>): Promise<void> {
   if (archive.seekable) {
@@ -57,74 +58,47 @@ async function tarInput(archive: CheckpointArchive, name: string, size: number, 
   }
   const input = new PassThrough();
   let reading: Promise<void> | undefined;
+  let settled = false;
   await archive.streamMember(name, (chunk) => {
     if (!reading) {
       reading = read(decompress(input, detectCompression(chunk)));
-      reading.catch(() => undefined);
+      reading.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
     }
-    input.write(chunk);
+    // Wait for the reader to take what was written, unless it has stopped.
+    if (!input.write(chunk) && !settled) return Promise.race([once(input, "drain").then(() => undefined), reading.then(() => undefined, () => undefined)]);
   });
   input.end();
-  await reading;
+  if (reading) await reading;
 }
 
 function inPlace(archive: CheckpointArchive, name: string, size: number): boolean {
   return archive.seekable && detectCompression(archive.readRange(name, 0, Math.min(512, size))) === "none";
 }
 
+/** Where an entry's bytes go, when its caller wants them: in order, then `end`. A promise holds the reading back until it settles. */
+export interface TarContentSink {
+  data(chunk: Uint8Array): void | Promise<void>;
+  end(): void | Promise<void>;
+}
+
+export type TarEntryVisitor = (entry: TarListEntry) => TarContentSink | undefined;
+
 /**
  * The members of a tar inside the archive (rootfs-diff.tar): from its headers alone when it is a
  * plain tar that can be read in place, otherwise by streaming it (gzip'd in containerd's layout;
  * a pass of its own over a compressed archive).
  */
-export async function listTar(archive: CheckpointArchive, name: string): Promise<TarListEntry[]> {
-  const size = archive.size(name);
-  if (size === 0) return [];
-  const where = `${archive.path}: ${name}`;
-  if (inPlace(archive, name, size)) return [...walkHeaders(archive, name, size, where)].map((h) => h.entry);
-  const out: TarListEntry[] = [];
-  await tarInput(archive, name, size, (input) => tarStream(input, where, (entry) => void out.push(entry)));
-  return out;
+export function listTar(archive: CheckpointArchive, name: string): Promise<TarListEntry[]> {
+  return walkTar(archive, name, () => undefined);
 }
 
 /**
- * The data of some regular files of a tar inside the archive, in order within each file: read in
- * place from a plain tar, streamed otherwise. `paths` are as listTar gives them.
+ * listTar, and the bytes of each entry for which `visit` returns a sink: read in place from a plain
+ * tar, streamed otherwise. Nothing is extracted to disk; memory stays bounded.
  */
-export async function readTarFiles(archive: CheckpointArchive, name: string, paths: ReadonlySet<string>, onData: (path: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
-  const size = archive.size(name);
-  if (size === 0 || paths.size === 0) return;
-  const where = `${archive.path}: ${name}`;
-  if (inPlace(archive, name, size)) {
-    const CHUNK = 1 << 20;
-    for (const { entry, dataOffset } of walkHeaders(archive, name, size, where)) {
-      if (entry.type !== "file" || !paths.has(entry.path)) continue;
-      for (let at = 0; at < entry.size; at += CHUNK) onData(entry.path, archive.readRange(name, dataOffset + at, Math.min(CHUNK, entry.size - at)), at);
-    }
-    return;
-  }
-  await tarInput(archive, name, size, (input) =>
-    tarStream(input, where, (entry, stream) => {
-      if (entry.type !== "file" || !paths.has(entry.path)) return false;
-      let at = 0;
-      stream.on("data", (chunk: Buffer) => {
-        onData(entry.path, chunk, at);
-        at += chunk.length;
-      });
-      return true;
-    }),
-  );
-}
-
-/** Where an entry's bytes go, when its caller wants them: in order, then `end`. */
-export interface TarContentSink {
-  data(chunk: Uint8Array): void;
-  end(): void;
-}
-
-export type TarEntryVisitor = (entry: TarListEntry) => TarContentSink | undefined;
-
-/** listTar, and the bytes of each entry for which `visit` returns a sink. */
 export async function walkTar(archive: CheckpointArchive, name: string, visit: TarEntryVisitor): Promise<TarListEntry[]> {
   const size = archive.size(name);
   if (size === 0) return [];
@@ -136,8 +110,8 @@ export async function walkTar(archive: CheckpointArchive, name: string, visit: T
       out.push(entry);
       const sink = visit(entry);
       if (!sink) continue;
-      for (let at = 0; at < entry.size; at += CHUNK) sink.data(archive.readRange(name, dataOffset + at, Math.min(CHUNK, entry.size - at)));
-      sink.end();
+      for (let at = 0; at < entry.size; at += CHUNK) await sink.data(archive.readRange(name, dataOffset + at, Math.min(CHUNK, entry.size - at)));
+      await sink.end();
     }
     return out;
   }
@@ -145,13 +119,57 @@ export async function walkTar(archive: CheckpointArchive, name: string, visit: T
     tarStream(input, where, (entry, stream) => {
       out.push(entry);
       const sink = visit(entry);
-      if (!sink) return false;
-      stream.on("data", (chunk: Buffer) => sink.data(chunk));
-      stream.on("end", () => sink.end());
-      return true;
+      return sink ? drainInto(stream, sink) : undefined;
     }),
   );
   return out;
+}
+
+/** The data of some regular files of a tar inside the archive, with each chunk's offset in its file. `paths` are as listTar gives them. */
+export async function readTarFiles(archive: CheckpointArchive, name: string, paths: ReadonlySet<string>, onData: (path: string, chunk: Uint8Array, offset: number) => void): Promise<void> {
+  if (paths.size === 0) return;
+  await walkTar(archive, name, (entry) => {
+    if (entry.type !== "file" || !paths.has(entry.path)) return undefined;
+    let at = 0;
+    return {
+      data: (chunk) => {
+        onData(entry.path, chunk, at);
+        at += chunk.length;
+      },
+      end: () => undefined,
+    };
+  });
+}
+
+/** An entry's stream into a sink, paused while the sink holds it back; settles after the sink's end. */
+function drainInto(stream: Readable, sink: TarContentSink): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (err: unknown) => {
+      failed = true;
+      reject(err);
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        const wait = sink.data(chunk);
+        if (wait) {
+          stream.pause();
+          wait.then(() => stream.resume(), fail);
+        }
+      } catch (err) {
+        fail(err);
+      }
+    });
+    stream.on("end", () => {
+      if (failed) return;
+      try {
+        Promise.resolve(sink.end()).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
 }
 
 /**
@@ -201,126 +219,33 @@ function* walkHeaders(archive: CheckpointArchive, name: string, size: number, wh
   }
 }
 
-/** Walks a tar stream; `onEntry` may take an entry's data stream (returns true) or leave it skipped. */
-async function tarStream(input: Readable, where: string, onEntry: (entry: TarListEntry, stream: Readable) => boolean | void): Promise<void> {
+/**
+ * Walks a tar stream: `onEntry` either takes an entry's stream, returning a promise the next entry
+ * waits for, or returns nothing to have it skipped.
+ */
+async function tarStream(input: Readable, where: string, onEntry: (entry: TarListEntry, stream: Readable) => Promise<void> | undefined): Promise<void> {
   const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
   const extract = tar.extract();
+  let failure: unknown;
   extract.on("entry", (header, stream, next) => {
-    stream.on("end", next);
-    if (!onEntry(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined), stream as unknown as Readable)) stream.resume();
+    const done = onEntry(diffEntry(header.name, header.type ?? "file", header.size ?? 0, header.linkname ?? undefined), stream as unknown as Readable);
+    if (!done) {
+      stream.on("end", next);
+      stream.resume();
+      return;
+    }
+    done.then(
+      () => next(),
+      (err: unknown) => {
+        failure ??= err;
+        next(err as Error);
+      },
+    );
   });
   try {
     await pipeline(input, extract);
   } catch (err) {
+    if (failure !== undefined) throw failure;
     throw new ArchiveError(`${where}: cannot read it as a tar archive: ${(err as Error).message}`);
   }
-}
-
-/** Where a file's bytes go as they are read; a promise holds the reading back until it settles. */
-export interface TarFileSink {
-  feed(chunk: Uint8Array): void | Promise<void>;
-  end(): void | Promise<void>;
-}
-
-/**
- * Streams the regular files of a tar inside the archive (rootfs-diff.tar, plain or compressed), in
- * order: `onFile` gets each file's path (as listTar gives it) and size and returns where its bytes go
- * (or nothing to skip it). Nothing is extracted to disk; memory stays bounded.
- */
-export async function streamTarFiles(archive: CheckpointArchive, name: string, onFile: (path: string, size: number) => TarFileSink | undefined): Promise<void> {
-  if (archive.size(name) === 0) return;
-  await extractTar(archive, name, (header, stream) => {
-    const type = header.type ?? "file";
-    const sink = type === "file" || type === "contiguous-file" ? onFile(diffEntry(header.name, type, 0, undefined).path, header.size ?? 0) : undefined;
-    if (!sink) {
-      stream.resume();
-      return undefined;
-    }
-    return new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: unknown) => {
-        failed = true;
-        reject(err);
-      };
-      stream.on("data", (chunk: Buffer) => {
-        if (failed) return;
-        try {
-          const wait = sink.feed(chunk);
-          if (wait) {
-            stream.pause();
-            wait.then(() => stream.resume(), fail);
-          }
-        } catch (err) {
-          fail(err);
-        }
-      });
-      stream.on("end", () => {
-        if (failed) return;
-        try {
-          Promise.resolve(sink.end()).then(resolve, reject);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-  });
-}
-
-type TarEntryHeader = { name: string; type?: string | null; size?: number; linkname?: string | null };
-type TarEntryStream = Readable;
-
-/**
- * Runs tar-stream over the decompressed bytes of member `name`; `onEntry` must consume each entry's
- * stream and may return a promise that the next entry waits for.
- */
-async function extractTar(archive: CheckpointArchive, name: string, onEntry: (header: TarEntryHeader, stream: TarEntryStream) => Promise<void> | undefined): Promise<void> {
-  const where = `${archive.path}: ${name}`;
-  const size = archive.size(name);
-  const run = async (input: Readable): Promise<void> => {
-    const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
-    const extract = tar.extract();
-    let failure: unknown;
-    extract.on("entry", (header, stream, next) => {
-      const done = onEntry(header, stream as unknown as TarEntryStream);
-      if (!done) return stream.on("end", next);
-      done.then(
-        () => next(),
-        (err: unknown) => {
-          failure ??= err;
-          next(err as Error);
-        },
-      );
-    });
-    try {
-      await pipeline(input, extract);
-    } catch (err) {
-      if (failure !== undefined) throw failure;
-      throw new ArchiveError(`${where}: cannot read it as a tar archive: ${(err as Error).message}`);
-    }
-  };
-  if (archive.seekable) {
-    const CHUNK = 1 << 20;
-    const source = Readable.from(
-      (function* () {
-        for (let offset = 0; offset < size; offset += CHUNK) yield Buffer.from(archive.readRange(name, offset, Math.min(CHUNK, size - offset)));
-      })(),
-    );
-    return run(decompress(source, detectCompression(archive.readRange(name, 0, Math.min(512, size)))));
-  }
-  const input = new PassThrough();
-  let reading: Promise<void> | undefined;
-  let settled = false;
-  await archive.streamMember(name, (chunk) => {
-    if (!reading) {
-      reading = run(decompress(input, detectCompression(chunk)));
-      reading.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
-    }
-    // Wait for the reader to take what was written, unless it has stopped.
-    if (!input.write(chunk) && !settled) return Promise.race([once(input, "drain").then(() => undefined), reading.then(() => undefined, () => undefined)]);
-  });
-  input.end();
-  if (reading) await reading;
 }
