@@ -4,6 +4,7 @@
  * the kubelet-compatible endpoint. Its state is on disk: a restarted agent re-attaches to running
  * containers, which never depend on the agent process (each has its shim).
  */
+import { checkpointOutput, type CommonAgentOptions } from "./agent-options.js";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import pLimit, { type LimitFunction } from "p-limit";
@@ -15,9 +16,7 @@ import {
   type NodeBackend,
   type RestoreRequest,
 } from "../kubelet-endpoint/node-backend.js";
-import type { RetentionPolicy } from "./checkpoint-retention.js";
 import { checkpointContainer, resume } from "./container-checkpoint.js";
-import type { ImagePublishing } from "./checkpoint-publish.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
 import { checkpointedContainerName } from "./container-restore.js";
 import { isRegistryReference } from "../restore/image-target.js";
@@ -29,22 +28,8 @@ import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js
 import { podObject } from "./pod-status.js";
 import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
 
-export interface AgentOptions {
-  nodeName: string;
-  root: string;
-  checkpointsDir: string;
+export interface AgentOptions extends CommonAgentOptions {
   runtime: PodRuntime;
-  /** At most this many checkpoints run at once on the node; more wait their turn. */
-  maxConcurrentCheckpoints?: number;
-  /** How often exited containers are looked for. */
-  reconcileIntervalMs?: number;
-  log?: (event: Record<string, unknown>) => void;
-  /** Applied to the checkpoint directory after each checkpoint. */
-  retention?: RetentionPolicy;
-  /** How checkpoint images are pushed (registries reached over HTTP, credentials). */
-  publishing?: ImagePublishing;
-  /** age recipients every archive is sealed for. */
-  sealRecipients?: readonly string[];
 }
 
 interface LivePod {
@@ -200,10 +185,7 @@ export class NodeAgent implements NodeBackend {
             },
           });
           return await completeCheckpoint(written, req, durations, {
-            checkpointsDir: this.opts.checkpointsDir,
-            publishing: this.opts.publishing,
-            retention: this.opts.retention,
-          sealRecipients: this.opts.sealRecipients,
+            ...checkpointOutput(this.opts),
             log: this.log,
             resume: () => resume(this.opts.runtime, container.id),
           });

@@ -4,16 +4,12 @@
  */
 import { unlink } from "node:fs/promises";
 import { BackendError, type CheckpointRequest, type CheckpointResult } from "../kubelet-endpoint/node-backend.js";
-import { applyRetention, type RetentionPolicy } from "./checkpoint-retention.js";
-import { publishCheckpointImage, type ImagePublishing } from "./checkpoint-publish.js";
+import { applyRetention } from "./checkpoint-retention.js";
+import { publishCheckpointImage } from "./checkpoint-publish.js";
 import { SEALED_SUFFIX } from "../checkpoint/seal/age-format.js";
+import type { CheckpointOutputOptions } from "./agent-options.js";
 
-export interface CompletionOptions {
-  checkpointsDir: string;
-  publishing?: ImagePublishing;
-  retention?: RetentionPolicy;
-  /** age recipients every archive is sealed for (none: archives stay plain). */
-  sealRecipients?: readonly string[];
+export interface CompletionOptions extends CheckpointOutputOptions {
   log: (event: Record<string, unknown>) => void;
   /** Lets a container the checkpoint left paused run again. */
   resume: () => Promise<void>;

@@ -8,6 +8,7 @@
  * checkpoint, from an archive on the node or a checkpoint image, is first rewritten into the layout
  * containerd reads (containerd-restore-archive.ts).
  */
+import { checkpointOutput, type CommonAgentOptions } from "../agent-options.js";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -24,9 +25,7 @@ import {
 import { cleanStaleTempFiles, publish, removeQuietly, tempNameFor } from "../../checkpoint/writer/atomic-file.js";
 import { CHECKPOINT_NAME_KEYS } from "../../restore/checkpoint-annotations.js";
 import { isRegistryReference } from "../../restore/image-target.js";
-import type { RetentionPolicy } from "../checkpoint-retention.js";
 import { checkpointFileName } from "../checkpoint-name.js";
-import type { ImagePublishing } from "../checkpoint-publish.js";
 import { completeCheckpoint } from "../checkpoint-completion.js";
 import { checkpointedContainerName, isArchivePath, isCheckpointLayout } from "../container-restore.js";
 import type { ImageStore } from "../images/image-store.js";
@@ -50,25 +49,15 @@ import {
   sandboxConfig,
 } from "./cri-pod-config.js";
 
-export interface CriAgentOptions {
-  nodeName: string;
-  /** The agent's own files: logs, volumes, restore archives, CRIU configs, checkpoint images. */
-  root: string;
-  checkpointsDir: string;
+/** `root` holds the agent's logs, volumes, restore archives, CRIU configs and checkpoint images. */
+export interface CriAgentOptions extends CommonAgentOptions {
   client: CriClient;
   /** Where checkpoint images are pulled to (the runtime gets them as archives). */
   checkpointImages: ImageStore;
   /** CRIU binary, for the restore preflight's version check. */
   criu: string;
-  maxConcurrentCheckpoints?: number;
-  reconcileIntervalMs?: number;
   /** The cgroup parent of the pods' sandboxes (default: the runtime's). */
   cgroupParent?: string;
-  log?: (event: Record<string, unknown>) => void;
-  retention?: RetentionPolicy;
-  publishing?: ImagePublishing;
-  /** age recipients every archive is sealed for. */
-  sealRecipients?: readonly string[];
 }
 
 /** A pod of this agent, as the runtime reports it. */
@@ -388,10 +377,7 @@ export class CriNodeAgent implements NodeBackend {
         durations.checkpoint = Math.round(performance.now() - t0);
         this.log({ msg: "checkpoint steps (ms)", target: `${req.namespace}/${req.pod}/${req.container}`, checkpoint: durations.checkpoint });
         return completeCheckpoint(written, req, durations, {
-          checkpointsDir: this.opts.checkpointsDir,
-          publishing: this.opts.publishing,
-          retention: this.opts.retention,
-          sealRecipients: this.opts.sealRecipients,
+          ...checkpointOutput(this.opts),
           log: this.log,
           resume: async () => void (await this.continue(container.id)),
         });
