@@ -53,6 +53,13 @@ export function ago(nanos: string, now = Date.now()): string {
 
 const shortId = (id: string) => id.slice(0, 13);
 
+/** Sort order of crictl's lists: by creation time (nanoseconds as strings), newest first. */
+function newestFirst(a: { createdAt: string }, b: { createdAt: string }): number {
+  const x = BigInt(a.createdAt);
+  const y = BigInt(b.createdAt);
+  return y > x ? 1 : y < x ? -1 : 0;
+}
+
 export function podRows(pods: PodSandbox[], now = Date.now()): string[][] {
   return pods.map((p) => [shortId(p.id), ago(p.createdAt, now), p.state.replace(/^SANDBOX_/, ""), p.metadata?.name ?? "", p.metadata?.namespace ?? "", String(p.metadata?.attempt ?? 0), p.runtimeHandler || "(default)"]);
 }
@@ -116,7 +123,7 @@ export function criCommand(): Command {
     .addOption(formatOption())
     .action(async (opts: { format: string }, cmd: Command) => {
       const pods = await withClient(cmd, (c) => c.listPodSandbox());
-      pods.sort((a, b) => (BigInt(b.createdAt) > BigInt(a.createdAt) ? 1 : BigInt(b.createdAt) < BigInt(a.createdAt) ? -1 : 0));
+      pods.sort(newestFirst);
       if (opts.format === "json") return writeStdout(JSON.stringify({ items: pods }, null, 2) + "\n");
       writeStdout(renderTable(["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"], podRows(pods)));
     });
@@ -131,7 +138,7 @@ export function criCommand(): Command {
       const containers = await withClient(cmd, (c) =>
         c.listContainers({ ...(opts.all ? {} : { state: { state: "CONTAINER_RUNNING" as const } }), ...(opts.pod ? { podSandboxId: opts.pod } : {}) }),
       );
-      containers.sort((a, b) => (BigInt(b.createdAt) > BigInt(a.createdAt) ? 1 : BigInt(b.createdAt) < BigInt(a.createdAt) ? -1 : 0));
+      containers.sort(newestFirst);
       if (opts.format === "json") return writeStdout(JSON.stringify({ containers }, null, 2) + "\n");
       writeStdout(renderTable(["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID"], containerRows(containers)));
     });
