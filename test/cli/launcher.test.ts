@@ -14,8 +14,8 @@ const IMAGES = join(REPO, "samples/busybox-loop");
 const work = mkdtempSync(join(tmpdir(), "ckpt-launcher-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function run(argv: string[]) {
-  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+function run(argv: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd: work, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -64,6 +64,24 @@ describe("bin/ckpt", () => {
     expect(r.status).toBe(0);
     expect(r.stderr).not.toContain("--snapshot-blob");
     expect(r.stderr).toContain(`bin/ckpt.js ${args.join(" ")}`);
+  });
+
+  // Node warns when it cannot read NODE_EXTRA_CA_CERTS, which tells whether it read the variable.
+  const missingCerts = { NODE_EXTRA_CA_CERTS: "/nonexistent/extra-ca.pem" };
+  it.each([
+    ["show", SAMPLE],
+    ["crit", "x", IMAGES, "ps"],
+  ])("starts %s without reading NODE_EXTRA_CA_CERTS (it opens no TLS connection)", (...args) => {
+    const r = run([join(REPO, "bin/ckpt"), ...args], missingCerts);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.length).toBeGreaterThan(0);
+  });
+
+  it("keeps NODE_EXTRA_CA_CERTS for the commands that talk to registries and nodes", () => {
+    const r = run([join(REPO, "bin/ckpt"), "image", "--help"], missingCerts);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("/nonexistent/extra-ca.pem");
   });
 
   it("uses the snapshot only when this node built it", () => {
