@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { arch, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
-import { DUMP_LOG } from "../checkpoint/layout-names.js";
+import { CONFIG_DUMP, DUMP_LOG } from "../checkpoint/layout-names.js";
 import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
 import type { Refusal } from "../checkpoint/archive/member-policy.js";
 import { sha256Digest } from "../node/images/digest.js";
@@ -26,6 +26,12 @@ export interface BuildOptions {
   hostKernel?: string;
   /** Where the layer's temp file goes (default the OS temp dir). */
   tmpDir?: string;
+  /**
+   * The base image to record in the image's config.dump (rootfsImage, rootfsImageName) and
+   * annotations instead of the archive's: where a copy of the same image (same image ID) was pushed
+   * for a node that cannot reach the original.
+   */
+  baseImage?: string;
 }
 
 export interface Blob {
@@ -57,8 +63,15 @@ export async function buildCheckpointImage(archivePath: string, opts: BuildOptio
   const compression = opts.compression ?? "gzip";
   const cp = await Checkpoint.open(archivePath);
   let facts;
+  const replace = new Map<string, Buffer>();
   try {
-    const config = cp.config();
+    let config = cp.config();
+    if (opts.baseImage !== undefined) {
+      config = { ...config, rootfsImage: opts.baseImage, rootfsImageName: opts.baseImage };
+      // The file's own keys are all kept, known or not; only the base image's name changes.
+      const raw = JSON.parse(Buffer.from(cp.archive.read(CONFIG_DUMP)).toString("utf8")) as Record<string, unknown>;
+      replace.set(CONFIG_DUMP, Buffer.from(JSON.stringify({ ...raw, rootfsImage: opts.baseImage, rootfsImageName: opts.baseImage }, null, "  ")));
+    }
     const container = cp.container();
     let criuVersion: string | undefined;
     if (cp.archive.has(DUMP_LOG)) {
@@ -80,7 +93,7 @@ export async function buildCheckpointImage(archivePath: string, opts: BuildOptio
   let layer: LayerBlob;
   let refused: Refusal[];
   try {
-    const tar = await layerTar(archivePath);
+    const tar = await layerTar(archivePath, replace);
     layer = await writeLayerBlob(tar.stream, compression, join(dir, "layer"));
     refused = tar.refused;
   } catch (err) {

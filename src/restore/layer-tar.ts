@@ -35,8 +35,11 @@ interface SourceMember {
   body?: Readable;
 }
 
-/** The layer tar of the archive, compressed tar or unpacked directory at `path`. */
-export async function layerTar(path: string): Promise<LayerTar> {
+/**
+ * The layer tar of the archive, compressed tar or unpacked directory at `path`; a member named in
+ * `replace` gets those bytes instead of its own.
+ */
+export async function layerTar(path: string, replace: ReadonlyMap<string, Buffer> = new Map()): Promise<LayerTar> {
   const refused: Refusal[] = [];
   const source = statSync(path).isDirectory() ? directoryMembers(path) : await tarMembers(path);
   const pack = tarStream.pack();
@@ -65,6 +68,10 @@ export async function layerTar(path: string): Promise<LayerTar> {
         if (seenDirs.has(name)) continue;
         seenDirs.add(name);
         await entry(pack, { name: `${name}/`, type: "directory", mode: m.mode & 0o7777, size: 0 });
+      } else if (replace.has(name)) {
+        m.body?.resume();
+        const bytes = replace.get(name)!;
+        await entry(pack, { name, type: "file", mode: m.mode & 0o7777, size: bytes.length }, Readable.from([bytes]));
       } else {
         await entry(pack, { name, type: "file", mode: m.mode & 0o7777, size: m.size }, m.body);
       }

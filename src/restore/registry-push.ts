@@ -12,7 +12,7 @@ import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import { RegistryError } from "../node/images/image-errors.js";
 import type { RegistryReference } from "../node/images/image-reference.js";
-import { MediaType } from "../node/images/oci-documents.js";
+import type { Descriptor } from "../node/images/oci-documents.js";
 import { fetchBearerToken, parseChallenge } from "../node/images/registry-auth.js";
 import type { Blob, CheckpointImage } from "./checkpoint-image.js";
 
@@ -34,6 +34,13 @@ interface Response {
 
 type Body = { bytes: Buffer } | { open: () => Readable; length: number };
 
+/** An image as the registry takes it: the manifest's descriptor and bytes, and every blob it names. */
+export interface PushableImage {
+  manifest: Descriptor;
+  manifestBytes: Buffer;
+  blobs: Blob[];
+}
+
 export class RegistryPusher {
   private authorization: string | undefined;
   private readonly base: string;
@@ -47,11 +54,18 @@ export class RegistryPusher {
 
   /** Pushes `image` under the reference's tag (or by digest); returns the manifest digest the registry confirms. */
   async push(image: CheckpointImage): Promise<string> {
-    await this.pushBlob(image.layer);
-    await this.pushBlob(image.config);
+    return this.pushImage({ blobs: [image.layer, image.config], manifest: image.manifest, manifestBytes: image.manifestBytes });
+  }
+
+  /**
+   * Pushes any single-platform image: its blobs (layers and config), then its manifest, byte for
+   * byte, so that its digest, and the image ID of its config, are the same in the registry.
+   */
+  async pushImage(image: PushableImage): Promise<string> {
+    for (const blob of image.blobs) await this.pushBlob(blob);
     const reference = this.ref.tag ?? this.ref.digest ?? image.manifest.digest;
     const url = `${this.base}/manifests/${reference}`;
-    const res = await this.send("PUT", url, { "content-type": MediaType.ociManifest }, { bytes: image.manifestBytes });
+    const res = await this.send("PUT", url, { "content-type": image.manifest.mediaType }, { bytes: image.manifestBytes });
     if (res.status !== 201 && res.status !== 200) throw failure("PUT", url, res);
     const confirmed = header(res, "docker-content-digest");
     if (confirmed && confirmed !== image.manifest.digest) {

@@ -142,6 +142,25 @@ describe.skipIf(!haveRegistryTools())("checkpoint image from counter-crio.tar", 
     }
   });
 
+  it("names another base image when asked: config.dump's image names and the annotations change, nothing else", async () => {
+    const base = `127.0.0.1:5000/default/web-app-base@sha256:${"cd".repeat(32)}`;
+    const plain = await buildCheckpointImage(SAMPLE);
+    const moved = await buildCheckpointImage(SAMPLE, { baseImage: base });
+    try {
+      expect(moved.annotations["org.criu.checkpoint.rootfsImageName"]).toBe(base);
+      expect(moved.annotations["org.criu.checkpoint.rootfsImageID"]).toBe(plain.annotations["org.criu.checkpoint.rootfsImageID"]);
+      const members = async (file: string) => new Map((await readArchive(file)).map((e) => [e.name, e.data]));
+      const [a, b] = [await members(plain.layer.file!), await members(moved.layer.file!)];
+      expect([...b.keys()]).toEqual([...a.keys()]);
+      for (const [name, data] of a) if (name !== "config.dump") expect(b.get(name)?.equals(data!) ?? data === b.get(name), name).toBe(true);
+      const [was, now] = [JSON.parse(a.get("config.dump")!.toString("utf8")), JSON.parse(b.get("config.dump")!.toString("utf8"))];
+      expect(now).toEqual({ ...was, rootfsImage: base, rootfsImageName: base });
+    } finally {
+      plain.dispose();
+      moved.dispose();
+    }
+  });
+
   it("writes zstd layers with the right digest and diffID", async () => {
     const layout = join(work, "zstd");
     await ckptImage("build", SAMPLE, `oci:${layout}:z`, "--compression", "zstd");

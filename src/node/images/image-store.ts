@@ -21,7 +21,7 @@ import { processDefaults } from "./image-config.js";
 import { type FetchedManifest, type ImageSource, verifyDocument } from "./image-source.js";
 import { DEFAULT_LAYER_LIMITS, type LayerLimits, unpackLayer } from "./layer-unpacker.js";
 import { LayoutSource } from "./layout-source.js";
-import { type Descriptor, ImageConfig, ImageIndex, ImageManifest, manifestKind, MAX_DOCUMENT_BYTES, parseDocument, type Platform } from "./oci-documents.js";
+import { type Descriptor, ImageConfig, ImageIndex, ImageManifest, manifestKind, MAX_DOCUMENT_BYTES, MediaType, parseDocument, type Platform } from "./oci-documents.js";
 import { hostPlatform, selectPlatform } from "./platform.js";
 import { RegistrySource } from "./registry-source.js";
 import type { ResolvedImage } from "./resolved-image.js";
@@ -30,6 +30,16 @@ import { SingleFlight } from "./single-flight.js";
 import { tempPath } from "./store-files.js";
 
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+/** An image's manifest and blobs, as ImageStore.exportImage gives them. */
+export interface ExportedImage {
+  manifest: Descriptor;
+  manifestBytes: Buffer;
+  /** The config first, then the layers. */
+  blobs: Array<{ descriptor: Descriptor; file: string }>;
+  /** The config's digest. */
+  imageId: string;
+}
 
 export interface EnsureOptions {
   /** Default: the kubelet's rule, "Always" for a ":latest" or untagged image, else "IfNotPresent". */
@@ -160,6 +170,36 @@ export class ImageStore {
       }
     }
     return gone.map((r) => r.name);
+  }
+
+  /**
+   * The image as it was pulled, for pushing it elsewhere unchanged (a migration's base image): its
+   * platform manifest's bytes and a file for each blob it names. A layer blob the store did not keep
+   * (its layer was already unpacked for another image) is fetched again from the image's source.
+   */
+  async exportImage(reference: string, signal?: AbortSignal): Promise<ExportedImage> {
+    await this.init();
+    const ref = parseImageReference(reference);
+    const record = await this.present(imageName(ref));
+    if (!record) throw new ImageNotPresentError(`image ${reference}: not in the image store ${this.root}`);
+    const manifestPath = this.blobs.path(record.manifestDigest);
+    const manifestBytes = await readFile(manifestPath).catch((err: Error) => {
+      throw new ImageError(`image ${reference}: its manifest ${record.manifestDigest} is not in the store (${err.message})`, { cause: err });
+    });
+    verifyDocument(manifestBytes, { digest: record.manifestDigest, size: manifestBytes.length }, manifestPath);
+    const manifest = parseDocument(ImageManifest, manifestBytes, manifestPath);
+    const source = this.source(ref);
+    const blobs: ExportedImage["blobs"] = [];
+    for (const d of [manifest.config, ...manifest.layers]) {
+      const descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+      blobs.push({ descriptor, file: await this.blobs.ensure(descriptor, () => source.openBlob(descriptor, signal), signal) });
+    }
+    return {
+      manifest: { mediaType: manifest.mediaType ?? MediaType.ociManifest, digest: record.manifestDigest, size: manifestBytes.length },
+      manifestBytes,
+      blobs,
+      imageId: record.configDigest,
+    };
   }
 
   /** The directory a layer with this diffID unpacks to. */
