@@ -24,6 +24,8 @@ const SUBRESOURCES: Array<[prefix: string, subresource: string]> = [
   ["/checkpoint", "checkpoint"],
   // Not a kubelet path: it ends what a checkpoint with ?pause=true began, so it needs the same right.
   ["/resume", "checkpoint"],
+  // Not a kubelet path: a migration's copy of a base image out of the node.
+  ["/images/push", "checkpoint"],
 ];
 
 /** Kubelet's isSubpath: the path itself or below it, never a longer name ("/metricsx"). */

@@ -6,6 +6,7 @@ import { effectiveTimeoutSeconds, parseTimeoutParameter } from "./checkpoint-tim
 import { HttpError } from "./http-error.js";
 import type { EndpointResponse } from "./http-types.js";
 import { BackendError } from "./node-backend.js";
+import { isRegistryReference } from "../restore/image-target.js";
 import type { RouteContext } from "./route-context.js";
 
 export async function checkpointRoute(ctx: RouteContext, params: Record<string, string>): Promise<EndpointResponse> {
@@ -23,13 +24,18 @@ export async function checkpointRoute(ctx: RouteContext, params: Record<string, 
   // as a checkpoint image. The kubelet ignores unknown parameters; so does a request without these.
   const leavePaused = booleanParameter(ctx.target.query.get("pause"), "pause");
   const image = ctx.target.query.get("image") ?? undefined;
+  // Where the container's base image was copied to, for a target that cannot reach the original.
+  const baseImage = ctx.target.query.get("baseImage") ?? undefined;
+  if (baseImage !== undefined && (image === undefined || !isRegistryReference(baseImage))) {
+    throw new HttpError(400, `invalid baseImage parameter ${JSON.stringify(baseImage)}: a registry reference (HOST/REPO:TAG or @DIGEST), given with image`);
+  }
   const extended = leavePaused || image !== undefined;
 
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let result;
   try {
-    result = await ctx.backend.checkpointContainer({ namespace, pod, container, timeoutSeconds, ...(leavePaused ? { leavePaused } : {}), ...(image !== undefined ? { image } : {}) });
+    result = await ctx.backend.checkpointContainer({ namespace, pod, container, timeoutSeconds, ...(leavePaused ? { leavePaused } : {}), ...(image !== undefined ? { image } : {}), ...(baseImage !== undefined ? { baseImage } : {}) });
   } catch (err) {
     // Unknown pod or container (404) and an invalid request (400) keep their own message.
     if (err instanceof BackendError && err.kind !== "runtime") {

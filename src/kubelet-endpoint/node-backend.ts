@@ -27,6 +27,8 @@ export interface CheckpointRequest {
   leavePaused?: boolean;
   /** Also publish the archive as a checkpoint image to this registry reference. */
   image?: string;
+  /** The base image the checkpoint image names instead of the container's (a copy pushed by pushImage). */
+  baseImage?: string;
 }
 
 export interface CheckpointResult {
@@ -79,6 +81,16 @@ export interface NodeBackend {
   resumeContainer(namespace: string, pod: string, container: string): Promise<void>;
   /** Restores a checkpoint as a new pod and returns the v1 Pod object, as applyPod does. */
   restorePod(req: RestoreRequest): Promise<unknown>;
+  /**
+   * Makes an image present on the node, pulled as a pod's image would be, and returns its image ID.
+   * BackendError("runtime", …) when the node cannot get it (unreachable, unknown, refused).
+   */
+  pullImage(image: string): Promise<{ image: string; imageId: string }>;
+  /**
+   * Pushes an image the node has, unchanged, to a registry reference; returns the manifest digest.
+   * BackendError("invalid", …) when this node cannot read its images out.
+   */
+  pushImage(image: string, target: string): Promise<{ reference: string; digest: string }>;
   /**
    * The container's log in the CRI logging format ("TIME STREAM F|P TEXT" lines), at most its last
    * `maxBytes` bytes.

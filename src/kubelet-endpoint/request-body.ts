@@ -2,6 +2,7 @@
  * A request body read whole, up to a limit: a manifest is small, and a client must not make the
  * endpoint buffer gigabytes. A declared Content-Length over the limit is refused before reading.
  */
+import type { z } from "zod";
 import { HttpError } from "./http-error.js";
 import type { EndpointRequest } from "./http-types.js";
 
@@ -31,4 +32,18 @@ export async function readTextBody(req: EndpointRequest, limit: number): Promise
   } catch (err) {
     throw new HttpError(400, "request body is not UTF-8 text", { cause: err });
   }
+}
+
+/** A JSON body checked against `schema`; a 400 names each field that is wrong. */
+export async function readJsonBody<S extends z.ZodType>(req: EndpointRequest, limit: number, schema: S): Promise<z.infer<S>> {
+  const text = await readTextBody(req, limit);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "request body is not JSON");
+  }
+  const body = schema.safeParse(json);
+  if (!body.success) throw new HttpError(400, body.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message.replace(/^\w+: /, "")}` : i.message)).join("; "));
+  return body.data;
 }

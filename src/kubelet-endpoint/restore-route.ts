@@ -4,9 +4,8 @@
  * paused (`?pause=true`). Neither is a kubelet route; a migration needs both.
  */
 import { z } from "zod";
-import { HttpError } from "./http-error.js";
 import { jsonResponse, type EndpointResponse } from "./http-types.js";
-import { readTextBody } from "./request-body.js";
+import { readJsonBody } from "./request-body.js";
 import type { RouteContext } from "./route-context.js";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -21,17 +20,9 @@ const RestoreBody = z
   .strict();
 
 export async function restoreRoute(ctx: RouteContext): Promise<EndpointResponse> {
-  const text = await readTextBody(ctx.req, ctx.settings.maxBodyBytes);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, "request body is not JSON");
-  }
-  const body = RestoreBody.safeParse(json);
-  if (!body.success) throw new HttpError(400, body.error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message.replace(/^\w+: /, "")}` : i.message)).join("; "));
-  ctx.note.target = `${body.data.namespace}/${body.data.name}`;
-  const { container, ...rest } = body.data;
+  const body = await readJsonBody(ctx.req, ctx.settings.maxBodyBytes, RestoreBody);
+  ctx.note.target = `${body.namespace}/${body.name}`;
+  const { container, ...rest } = body;
   return jsonResponse(201, await ctx.backend.restorePod({ ...rest, ...(container ? { container } : {}) }));
 }
 

@@ -6,6 +6,7 @@ import { applyPodRoute, deletePodRoute, listPodsRoute } from "./pods-route.js";
 import { checkpointRoute } from "./checkpoint-route.js";
 import { containerLogsRoute } from "./container-logs-route.js";
 import { restoreRoute, resumeRoute } from "./restore-route.js";
+import { pullImageRoute, pushImageRoute } from "./images-route.js";
 import { HttpError } from "./http-error.js";
 import { textResponse, type EndpointResponse } from "./http-types.js";
 import type { Route, RouteContext } from "./route-context.js";
@@ -23,6 +24,8 @@ const ROUTES: RouteEntry[] = [
   { pattern: ["containerLogs", ":namespace", ":pod", ":container"], methods: { GET: containerLogsRoute } },
   { pattern: ["restore"], methods: { POST: restoreRoute } },
   { pattern: ["resume", ":namespace", ":pod", ":container"], methods: { POST: resumeRoute } },
+  { pattern: ["images", "pull"], methods: { POST: pullImageRoute } },
+  { pattern: ["images", "push"], methods: { POST: pushImageRoute } },
   {
     pattern: ["metrics"],
     methods: { GET: async (ctx) => ({ status: 200, headers: { "Content-Type": ctx.metrics.contentType }, body: await ctx.metrics.text() }) },

@@ -18,6 +18,8 @@ import {
 } from "../kubelet-endpoint/node-backend.js";
 import { checkpointContainer, resume } from "./container-checkpoint.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
+import { publishImageCopy } from "./checkpoint-publish.js";
+import { ImageNotPresentError } from "./images/image-errors.js";
 import { checkpointedContainerName } from "./container-restore.js";
 import { isRegistryReference } from "../restore/image-target.js";
 import { containerLogTail } from "./log-tail.js";
@@ -207,6 +209,31 @@ export class NodeAgent implements NodeBackend {
       }
       this.log({ msg: "container resumed", target: `${namespace}/${pod}/${name}` });
     });
+  }
+
+  async pullImage(image: string): Promise<{ image: string; imageId: string }> {
+    try {
+      const resolved = await this.opts.runtime.pullImage(image);
+      return { image, imageId: resolved.imageId };
+    } catch (err) {
+      throw new BackendError("runtime", `pulling ${image}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async pushImage(image: string, target: string): Promise<{ reference: string; digest: string }> {
+    if (!isRegistryReference(target)) throw new BackendError("invalid", `target ${JSON.stringify(target)}: only a registry reference is accepted (HOST/REPO:TAG)`);
+    let exported;
+    try {
+      exported = await this.opts.runtime.exportImage(image);
+    } catch (err) {
+      const kind = err instanceof ImageNotPresentError ? "not-found" : "runtime";
+      throw new BackendError(kind, `image ${image}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      return await publishImageCopy(exported, target, this.opts.publishing ?? {});
+    } catch (err) {
+      throw new BackendError("runtime", `pushing ${image} to ${target}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   async restorePod(req: RestoreRequest): Promise<unknown> {

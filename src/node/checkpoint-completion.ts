@@ -19,7 +19,7 @@ export async function completeCheckpoint(written: CheckpointResult, req: Checkpo
   if (req.image) {
     const t0 = performance.now();
     try {
-      written.image = await publishCheckpointImage(written.path, req.image, opts.publishing ?? {});
+      written.image = await publishCheckpointImage(written.path, req.image, opts.publishing ?? {}, req.baseImage);
     } catch (err) {
       // The archive stays (it is complete); the container must not stay paused for an image that
       // never reached the registry.

@@ -4,7 +4,8 @@
  */
 import { credentialsFor } from "../restore/auth-file.js";
 import { buildCheckpointImage } from "../restore/checkpoint-image.js";
-import { parseImageTarget } from "../restore/image-target.js";
+import { isInsecureRegistry, parseImageTarget } from "../restore/image-target.js";
+import { RegistryPusher, type PushableImage } from "../restore/registry-push.js";
 import type { LayerCompression } from "../restore/layer-blob.js";
 import { publishImage } from "../restore/publish.js";
 
@@ -18,17 +19,32 @@ export interface ImagePublishing {
   workDir?: string;
 }
 
+/** The registry reference `reference` names, with the push options for its registry. */
+function registryTarget(reference: string, opts: ImagePublishing) {
+  const target = parseImageTarget(reference);
+  if (target.kind !== "registry") throw new Error(`${reference} is not a registry reference`);
+  const credentials = opts.authFile ? credentialsFor(opts.authFile, target.ref.registry) : undefined;
+  return { target, credentials, insecure: isInsecureRegistry(target.ref.registry, opts.insecureRegistries ?? []) };
+}
+
+/**
+ * `archive` as a checkpoint image at the registry `reference`. `baseImage` replaces the archive's
+ * base image name (see BuildOptions.baseImage).
+ */
 export async function publishCheckpointImage(
   archive: string,
   reference: string,
   opts: ImagePublishing,
+  baseImage?: string,
 ): Promise<{ reference: string; digest: string; bytes: number }> {
-  const target = parseImageTarget(reference);
-  if (target.kind !== "registry") throw new Error(`${reference} is not a registry reference`);
-  const credentials = opts.authFile ? credentialsFor(opts.authFile, target.ref.registry) : undefined;
+  const { target, credentials } = registryTarget(reference, opts);
   // zstd by default: it compresses memory pages several times faster than gzip, and containerd,
   // CRI-O and ckpt's node all read it.
-  const image = await buildCheckpointImage(archive, { compression: opts.compression ?? "zstd", ...(opts.workDir ? { tmpDir: opts.workDir } : {}) });
+  const image = await buildCheckpointImage(archive, {
+    compression: opts.compression ?? "zstd",
+    ...(opts.workDir ? { tmpDir: opts.workDir } : {}),
+    ...(baseImage !== undefined ? { baseImage } : {}),
+  });
   try {
     const digest = await publishImage(image, target, {
       insecureRegistries: opts.insecureRegistries ?? [],
@@ -38,4 +54,15 @@ export async function publishCheckpointImage(
   } finally {
     image.dispose();
   }
+}
+
+/**
+ * An image the node has, pushed unchanged (same manifest digest, same image ID) to the registry
+ * `reference`: a migration's base image, for a target that cannot reach where it came from.
+ */
+export async function publishImageCopy(image: PushableImage, reference: string, opts: ImagePublishing): Promise<{ reference: string; digest: string }> {
+  const { target, credentials, insecure } = registryTarget(reference, opts);
+  if (target.kind !== "registry") throw new Error(`${reference} is not a registry reference`);
+  const digest = await new RegistryPusher(target.ref, { insecure, ...(credentials ? { credentials } : {}) }).pushImage(image);
+  return { reference, digest };
 }

@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSy
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
+import type { ExportedImage } from "./images/image-store.js";
 import { stepTimer, type StepTimer } from "./step-timer.js";
 import { volumeBindMounts } from "./pod-volumes.js";
 import { criuLogError } from "./criu-log.js";
@@ -28,6 +29,8 @@ export interface ImageSource {
   list(): Promise<ResolvedImage[]>;
   /** Removes images by normalised name, with the layers and blobs only they use. */
   remove(names: readonly string[]): Promise<string[]>;
+  /** An image the store has, as pulled (manifest and blobs), to be pushed elsewhere. */
+  exportImage(reference: string): Promise<ExportedImage>;
 }
 
 export interface PodRuntimeOptions {
@@ -159,6 +162,16 @@ export class PodRuntime {
     } finally {
       plan?.checkpoint.close();
     }
+  }
+
+  /** Makes a plain image present, as a container's image with pullPolicy IfNotPresent. */
+  pullImage(reference: string): Promise<ResolvedImage> {
+    return this.opts.images.ensure(reference, { pullPolicy: "IfNotPresent" });
+  }
+
+  /** An image this node has, as it was pulled, for pushing elsewhere. */
+  exportImage(reference: string): Promise<ExportedImage> {
+    return this.opts.images.exportImage(reference);
   }
 
   /**

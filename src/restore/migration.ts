@@ -18,7 +18,7 @@ export class MigrationError extends Error {
 }
 
 export interface MigrationStep {
-  step: "checkpoint" | "push" | "restore" | "running" | "stop source" | "resume source";
+  step: "base image" | "checkpoint" | "push" | "restore" | "running" | "stop source" | "resume source";
   /** What was done, for people: the archive, the image, the new pod's address. */
   detail: string;
   ms: number;
@@ -76,7 +76,9 @@ const PodSchema = z.object({
     .object({
       phase: z.string().optional(),
       podIP: z.string().optional(),
-      containerStatuses: z.array(z.object({ name: z.string(), ready: z.boolean().optional(), state: z.record(z.string(), z.unknown()).optional() })).optional(),
+      containerStatuses: z
+        .array(z.object({ name: z.string(), image: z.string().optional(), ready: z.boolean().optional(), state: z.record(z.string(), z.unknown()).optional() }))
+        .optional(),
     })
     .optional(),
 });
@@ -89,6 +91,8 @@ const CheckpointAnswer = z.object({
   image: z.object({ reference: z.string(), digest: z.string(), bytes: z.number() }).optional(),
   durations: z.record(z.string(), z.number()).optional(),
 });
+
+const PushAnswer = z.object({ reference: z.string(), digest: z.string() });
 
 /** A log line as /containerLogs?timestamps=true gives it. */
 interface LogLine {
@@ -121,6 +125,11 @@ export function checkpointImageName(registry: string, namespace: string, pod: st
   return `${registry.replace(/\/+$/, "")}/${namespace}/${pod}-${container}:checkpoint-${stamp}`;
 }
 
+/** Where a container's base image is copied for a target that cannot pull it. */
+export function baseImageCopyName(registry: string, namespace: string, pod: string, container: string): string {
+  return `${registry.replace(/\/+$/, "")}/${namespace}/${pod}-${container}-base:base`;
+}
+
 /** Nanosecond-exact difference of two RFC3339 times, in milliseconds (NaN when one is not a time). */
 function msBetween(a: string, b: string): number {
   const [x, y] = [rfc3339Nanos(a), rfc3339Nanos(b)];
@@ -149,14 +158,41 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
 
   const paused: string[] = [];
   const images = new Map<string, string>();
+  const baseCopies = new Map<string, string>();
   const lastOutput = new Map<string, LogLine>();
   let targetCreated = false;
-  let failedAt: MigrationStep["step"] = "checkpoint";
+  let failedAt: MigrationStep["step"] = "base image";
   try {
+    // Before anything is paused: the target pulls each base image now (its restore needs it), and
+    // one it cannot reach is copied by the source to the registry, for the checkpoint image to name.
+    for (const name of names) {
+      const base = pod.status?.containerStatuses?.find((s) => s.name === name)?.image ?? pod.spec.containers.find((c) => c.name === name)!.image;
+      const started = now();
+      const unreachable = await o.target.json("POST", "/images/pull", { image: base }).then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      if (unreachable === undefined) {
+        step({ step: "base image", detail: `${base}: the target has it`, ms: now() - started });
+        continue;
+      }
+      const copy = baseImageCopyName(o.registry, o.namespace, o.pod, name);
+      let pushed;
+      try {
+        pushed = PushAnswer.parse(await o.source.json("POST", "/images/push", { image: base, target: copy }));
+      } catch (err) {
+        throw new MigrationError(`the target cannot pull ${base} (${unreachable}), and the source cannot copy it to ${copy}: ${(err as Error).message}`, { cause: err });
+      }
+      const pinned = `${copy.replace(/:[^:/]+$/, "")}@${pushed.digest}`;
+      baseCopies.set(name, pinned);
+      step({ step: "base image", detail: `${base} copied to ${pinned}: the target could not pull it (${unreachable})`, ms: now() - started });
+    }
     for (const name of names) {
       failedAt = "checkpoint";
       const ref = checkpointImageName(o.registry, o.namespace, o.pod, name, new Date());
       const q = new URLSearchParams({ image: ref });
+      const baseCopy = baseCopies.get(name);
+      if (baseCopy) q.set("baseImage", baseCopy);
       if (!o.keep) q.set("pause", "true");
       if (o.checkpointTimeoutSeconds) q.set("timeout", String(o.checkpointTimeoutSeconds));
       const started = now();

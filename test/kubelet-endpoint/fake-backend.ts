@@ -18,7 +18,9 @@ export type BackendCall =
   | { method: "deletePod"; namespace: string; name: string }
   | { method: "resumeContainer"; namespace: string; pod: string; container: string }
   | { method: "restorePod"; req: RestoreRequest }
-  | { method: "containerLog"; req: LogRequest; maxBytes: number };
+  | { method: "containerLog"; req: LogRequest; maxBytes: number }
+  | { method: "pullImage"; image: string }
+  | { method: "pushImage"; image: string; target: string };
 
 /** The CRI-format log of default/web/app. */
 export const WEB_LOG = [
@@ -90,6 +92,19 @@ export class FakeBackend implements NodeBackend {
   private known(namespace: string, pod: string, container: string): void {
     if (namespace !== "default" || pod !== "web") throw new BackendError("not-found", "pod does not exist");
     if (container !== "app") throw new BackendError("not-found", `container ${container} does not exist`);
+  }
+
+  /** Has image "busybox" only. */
+  async pullImage(image: string): Promise<{ image: string; imageId: string }> {
+    this.calls.push({ method: "pullImage", image });
+    if (image !== "busybox") throw new BackendError("runtime", `pulling ${image}: not found`);
+    return { image, imageId: "sha256:cf" };
+  }
+
+  async pushImage(image: string, target: string): Promise<{ reference: string; digest: string }> {
+    this.calls.push({ method: "pushImage", image, target });
+    if (image !== "busybox") throw new BackendError("not-found", `image ${image}: not in the image store`);
+    return { reference: target, digest: "sha256:ma" };
   }
 
   async deletePod(namespace: string, name: string): Promise<void> {

@@ -43,6 +43,44 @@ describe("POST /checkpoint with ?pause and ?image", () => {
   });
 });
 
+describe("a base image the target cannot pull: ?baseImage, POST /images/pull and /images/push", () => {
+  it("passes baseImage with image to the node, and refuses it alone or when it is not a registry reference", async () => {
+    const { call, backend } = setup();
+    const base = `reg.test:5000/a/base@sha256:${"ab".repeat(32)}`;
+    const ok = await call("POST", `/checkpoint/default/web/app?image=reg.test:5000/a/b:c&baseImage=${base}`, ADMIN);
+    expect(ok.status, ok.body).toBe(200);
+    expect(backend.calls[0]).toMatchObject({ method: "checkpointContainer", req: { image: "reg.test:5000/a/b:c", baseImage: base } });
+    for (const q of ["baseImage=reg.test:5000/a/base:b", "image=reg.test:5000/a/b:c&baseImage=oci:/tmp/x"]) {
+      const bad = await call("POST", `/checkpoint/default/web/app?${q}`, ADMIN);
+      expect(bad.status).toBe(400);
+      expect(bad.body).toMatch(/^invalid baseImage parameter .*: a registry reference/);
+    }
+    expect(backend.calls).toHaveLength(1);
+  });
+
+  it("pull answers the image ID, or 500 with the node's reason", async () => {
+    const { call, backend } = setup();
+    const ok = await call("POST", "/images/pull", { ...ADMIN, body: [JSON.stringify({ image: "busybox" })] });
+    expect([ok.status, JSON.parse(ok.body)]).toEqual([200, { image: "busybox", imageId: "sha256:cf" }]);
+    const missing = await call("POST", "/images/pull", { ...ADMIN, body: [JSON.stringify({ image: "oci:/gone:latest" })] });
+    expect([missing.status, missing.body]).toEqual([500, "pulling oci:/gone:latest: not found"]);
+    expect(backend.calls.map((c) => c.method)).toEqual(["pullImage", "pullImage"]);
+  });
+
+  it("push answers the digest; it needs the checkpoint right, which pulling does not", async () => {
+    const { call, backend } = setup();
+    const body = [JSON.stringify({ image: "busybox", target: "reg.test:5000/a/base:base" })];
+    const ok = await call("POST", "/images/push", { ...ADMIN, body });
+    expect([ok.status, JSON.parse(ok.body)]).toEqual([200, { reference: "reg.test:5000/a/base:base", digest: "sha256:ma" }]);
+    expect((await call("POST", "/images/push", { token: "checkpointer-token", body })).status).toBe(200);
+    expect((await call("POST", "/images/pull", { token: "checkpointer-token", body: [JSON.stringify({ image: "busybox" })] })).status).toBe(403);
+    expect((await call("POST", "/images/push", { token: "viewer-token", body })).status).toBe(403);
+    const bad = await call("POST", "/images/push", { ...ADMIN, body: [JSON.stringify({ image: "busybox" })] });
+    expect([bad.status, bad.body]).toEqual([400, "target: a registry reference (HOST/REPO:TAG)"]);
+    expect(backend.calls.map((c) => c.method)).toEqual(["pushImage", "pushImage"]);
+  });
+});
+
 describe("POST /resume and POST /restore", () => {
   it("resume reaches the node for a known container and 404s for an unknown one", async () => {
     const { call, backend } = setup();

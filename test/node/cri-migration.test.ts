@@ -4,6 +4,7 @@
  * with its own bridge and subnet), with a loopback registry: containerd pulls a checkpoint's base
  * image by NAME@DIGEST with its default resolver, which speaks plain HTTP to loopback only.
  */
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,7 +58,7 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
   const expectMoved = async (r: ReturnType<typeof migrate>, from: RunningAgent, to: RunningAgent, scheme: string, name = "counter") => {
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as MigrationJson;
-    expect(result.steps.map((s) => s.step)).toEqual(["checkpoint", "push", "restore", "running", "stop source"]);
+    expect(result.steps.map((s) => s.step)).toEqual(["base image", "checkpoint", "push", "restore", "running", "stop source"]);
     const d = result.downtime[0]!;
     const last = Number(/^count (\d+)$/.exec(d.last.text)![1]);
     // The process state came along: the target's first line is the one after the source's last.
@@ -69,13 +70,14 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
   };
 
   let layoutDir = "";
+  let layoutManifest = "";
   beforeAll(async () => {
     netnsBefore = cniNetns();
     cd = await startContainerd();
     registry = await startRegistry();
     layoutDir = mkdtempSync(join(tmpdir(), "ckpt-xmig-busybox-"));
     const layout = join(layoutDir, "layout");
-    await buildBusyboxLayout(layout, { tag: "latest" });
+    layoutManifest = (await buildBusyboxLayout(layout, { tag: "latest" })).manifestDigest;
     image = await pushLayout(layout, "latest", registry, "library/busybox");
     envRunc = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-xmig-runc-")), { insecureRegistries: [registry.host] });
     envCri = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-xmig-cri-")), {
@@ -93,7 +95,7 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
   afterAll(async () => {
     if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
     for (const [agent, env] of [[onCri, envCri], [onRunc, envRunc]] as const) {
-      for (const name of ["counter", "native"]) if (agent) await agent.call("DELETE", `/pods/default/${name}`, { cert: env.alice }).catch(() => undefined);
+      for (const name of ["counter", "native", "fromlayout"]) if (agent) await agent.call("DELETE", `/pods/default/${name}`, { cert: env.alice }).catch(() => undefined);
     }
     await envCri?.cleanup();
     await envRunc?.cleanup();
@@ -112,6 +114,28 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
     await running(onCri, "native");
     await waitFor("the counter to count", async () => ((await lastCount(onCri, "native")) > 5 ? true : undefined));
     await expectMoved(migrate(onCri, onRunc, "native"), onCri, onRunc, "runc", "native");
+  }, 180_000);
+
+  it("copies a base image the target cannot pull (an OCI layout on the source node) to the registry, and restores from that copy", async () => {
+    const applied = await onRunc.call("POST", "/pods", { cert: envRunc.alice }, counterPod("fromlayout", `oci:${join(layoutDir, "layout")}:latest`));
+    expect(applied.status, applied.body).toBe(201);
+    await running(onRunc, "fromlayout");
+    await waitFor("the counter to count", async () => ((await lastCount(onRunc, "fromlayout")) > 5 ? true : undefined));
+    const r = migrate(onRunc, onCri, "fromlayout");
+    await expectMoved(r, onRunc, onCri, "containerd", "fromlayout");
+    const base = (JSON.parse(r.stdout) as MigrationJson & { steps: Array<{ step: string; detail: string }> }).steps[0]!;
+    const copy = `${registry.host}/default/fromlayout-counter-base@sha256:`;
+    expect(base.step).toBe("base image");
+    expect(base.detail).toContain(`copied to ${copy}`);
+    // The copy is the layout's image unchanged: the same manifest, so the same image ID.
+    const pinned = /copied to (\S+):/.exec(base.detail)![1]!;
+    const res = await fetch(`http://${registry.host}/v2/default/fromlayout-counter-base/manifests/base`, {
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+    });
+    expect(res.status).toBe(200);
+    const manifest = Buffer.from(await res.arrayBuffer());
+    expect(`sha256:${createHash("sha256").update(manifest).digest("hex")}`).toBe(pinned.split("@")[1]);
+    expect(pinned.split("@")[1]).toBe(layoutManifest);
   }, 180_000);
 
   it("a container restored on containerd from a runc node's dump cannot be dumped again: CRIU's reason, the source runs on", async () => {

@@ -96,7 +96,7 @@ describe.skipIf(!stack)("ckpt migrate: a pod moves between two nodes with its me
     const r = migrate("default/counter", a, b, "--registry", registry.host, "--format", "json");
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as MigrationJson;
-    expect(result.steps.map((s) => s.step)).toEqual(["checkpoint", "push", "restore", "running", "stop source"]);
+    expect(result.steps.map((s) => s.step)).toEqual(["base image", "checkpoint", "push", "restore", "running", "stop source"]);
     expect(result.steps.every((s) => s.ms >= 0)).toBe(true);
     expect(result.images[0]).toMatch(new RegExp(`^${registry.host.replace(/\./g, "\\.")}/default/counter-counter@sha256:[0-9a-f]{64}$`));
 

@@ -276,6 +276,26 @@ export class CriNodeAgent implements NodeBackend {
     return layer;
   }
 
+  async pullImage(image: string): Promise<{ image: string; imageId: string }> {
+    try {
+      await this.ensureImage(image, "IfNotPresent");
+      const status = await this.cri.imageStatus(image);
+      if (!status) throw new Error("the runtime does not have it after a pull");
+      return { image, imageId: status.id };
+    } catch (err) {
+      if (err instanceof BackendError) throw err;
+      throw new BackendError("runtime", `pulling ${image}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async pushImage(image: string): Promise<{ reference: string; digest: string }> {
+    // The CRI's ImageService pulls, lists and removes; nothing in it reads an image's content out.
+    throw new BackendError(
+      "invalid",
+      `image ${image}: a node on a CRI runtime cannot push its images (the CRI has no call that reads an image's layers out of the runtime's store); push the image to a registry the target node reaches`,
+    );
+  }
+
   async deletePod(namespace: string, name: string): Promise<void> {
     await this.lock(`${namespace}/${name}`)(async () => {
       const pod = await this.pod(namespace, name);
