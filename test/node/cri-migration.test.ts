@@ -95,7 +95,7 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
   afterAll(async () => {
     if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
     for (const [agent, env] of [[onCri, envCri], [onRunc, envRunc]] as const) {
-      for (const name of ["counter", "native", "fromlayout"]) if (agent) await agent.call("DELETE", `/pods/default/${name}`, { cert: env.alice }).catch(() => undefined);
+      for (const name of ["counter", "native", "fromlayout", "deleter"]) if (agent) await agent.call("DELETE", `/pods/default/${name}`, { cert: env.alice }).catch(() => undefined);
     }
     await envCri?.cleanup();
     await envRunc?.cleanup();
@@ -136,6 +136,32 @@ describe.skipIf(!ok)("ckpt migrate between a runc node and a containerd node", (
     const manifest = Buffer.from(await res.arrayBuffer());
     expect(`sha256:${createHash("sha256").update(manifest).digest("hex")}`).toBe(pinned.split("@")[1]);
     expect(pinned.split("@")[1]).toBe(layoutManifest);
+  }, 180_000);
+
+  it("a file the container deleted from its image stays deleted on containerd (deleted.files as whiteouts)", async () => {
+    const manifest = `apiVersion: v1
+kind: Pod
+metadata:
+  name: deleter
+  namespace: default
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: counter
+    image: ${image}
+    command: ["/bin/sh", "-c", "rm /etc/motd; i=0; while true; do i=$((i+1)); if [ -e /etc/motd ]; then echo count $i motd-is-back; else echo count $i; fi; sleep 0.1; done"]
+`;
+    const applied = await onRunc.call("POST", "/pods", { cert: envRunc.alice }, manifest);
+    expect(applied.status, applied.body).toBe(201);
+    await running(onRunc, "deleter");
+    await waitFor("the counter to count", async () => ((await lastCount(onRunc, "deleter")) > 5 ? true : undefined));
+    const r = migrate(onRunc, onCri, "deleter");
+    await expectMoved(r, onRunc, onCri, "containerd", "deleter");
+    const log = (await onCri.call("GET", "/containerLogs/default/deleter/counter", { cert: envRunc.alice })).body;
+    const last = Number(/^count (\d+)$/.exec((JSON.parse(r.stdout) as MigrationJson).downtime[0]!.last.text)![1]);
+    const after = log.split("\n").filter((l) => Number(/^count (\d+)/.exec(l)?.[1] ?? 0) > last);
+    expect(after.length).toBeGreaterThan(5);
+    expect(after.filter((l) => l.includes("motd-is-back"))).toEqual([]);
   }, 180_000);
 
   it("a container restored on containerd from a runc node's dump cannot be dumped again: CRIU's reason, the source runs on", async () => {
