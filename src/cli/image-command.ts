@@ -11,6 +11,7 @@ import { inspectImage, type ImageInspection } from "../restore/image-inspect.js"
 import { parseImageTarget } from "../restore/image-target.js";
 import { publishImage } from "../restore/publish.js";
 import type { Credentials } from "../restore/registry-push.js";
+import { identityFrom, identityOption } from "./checkpoint-arg.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
@@ -32,6 +33,7 @@ interface BuildOpts {
   username?: string;
   password?: string;
   authfile?: string;
+  identity?: string;
 }
 
 export function imageCommand(): Command {
@@ -46,13 +48,14 @@ export function imageCommand(): Command {
     .option("--username <user>", "registry user (with --password)")
     .option("--password <password>", "registry password")
     .option("--authfile <file>", "docker-style auth file with registry credentials")
+    .addOption(identityOption())
     .action(async (archive: string, imageText: string, opts: BuildOpts) => {
       const target = await reported(async () => parseImageTarget(imageText));
       let credentials: Credentials | undefined;
       if ((opts.username === undefined) !== (opts.password === undefined)) throw new UserError("--username and --password go together");
       if (opts.username !== undefined) credentials = { username: opts.username, password: opts.password! };
       else if (opts.authfile && target.kind === "registry") credentials = await reported(async () => credentialsFor(opts.authfile!, target.ref.registry));
-      const built = await reported(() => buildCheckpointImage(archive, { compression: opts.compression }));
+      const built = await reported(() => buildCheckpointImage(archive, { compression: opts.compression, open: identityFrom(opts.identity) }));
       try {
         const digest = await reported(() => publishImage(built, target, { insecureRegistries: opts.insecureRegistry, ...(credentials ? { credentials } : {}) }));
         for (const r of built.refused) process.stderr.write(`ckpt: warning: ${archive}: ${r.name} left out of the image: ${r.reason}\n`);

@@ -10,7 +10,7 @@ import { arch, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { CONFIG_DUMP, DUMP_LOG } from "../checkpoint/layout-names.js";
-import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
+import { ArchiveError, type OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import type { Refusal } from "../checkpoint/archive/member-policy.js";
 import { sha256Digest } from "../node/images/digest.js";
 import { MediaType, type Descriptor } from "../node/images/oci-documents.js";
@@ -32,6 +32,8 @@ export interface BuildOptions {
    * for a node that cannot reach the original.
    */
   baseImage?: string;
+  /** Opens a sealed archive. */
+  open?: OpenOptions;
 }
 
 export interface Blob {
@@ -61,7 +63,7 @@ function createdTime(checkpointed: string | undefined): string {
 
 export async function buildCheckpointImage(archivePath: string, opts: BuildOptions = {}): Promise<CheckpointImage> {
   const compression = opts.compression ?? "gzip";
-  const cp = await Checkpoint.open(archivePath);
+  const cp = await Checkpoint.open(archivePath, opts.open);
   let facts;
   const replace = new Map<string, Buffer>();
   try {
@@ -93,7 +95,7 @@ export async function buildCheckpointImage(archivePath: string, opts: BuildOptio
   let layer: LayerBlob;
   let refused: Refusal[];
   try {
-    const tar = await layerTar(archivePath, replace);
+    const tar = await layerTar(archivePath, replace, opts.open);
     layer = await writeLayerBlob(tar.stream, compression, join(dir, "layer"));
     refused = tar.refused;
   } catch (err) {

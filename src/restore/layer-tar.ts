@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { decompress, detectCompression } from "../checkpoint/archive/compression.js";
 import { checkMemberName, checkMemberType, type Refusal } from "../checkpoint/archive/member-policy.js";
+import { ArchiveError, type OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
+import { detectSealed } from "../checkpoint/seal/age-format.js";
 
 type TarStream = typeof import("tar-stream");
 const tarStream = createRequire(import.meta.url)("tar-stream") as TarStream;
@@ -39,9 +41,9 @@ interface SourceMember {
  * The layer tar of the archive, compressed tar or unpacked directory at `path`; a member named in
  * `replace` gets those bytes instead of its own.
  */
-export async function layerTar(path: string, replace: ReadonlyMap<string, Buffer> = new Map()): Promise<LayerTar> {
+export async function layerTar(path: string, replace: ReadonlyMap<string, Buffer> = new Map(), opts: OpenOptions = {}): Promise<LayerTar> {
   const refused: Refusal[] = [];
-  const source = statSync(path).isDirectory() ? directoryMembers(path) : await tarMembers(path);
+  const source = statSync(path).isDirectory() ? directoryMembers(path) : await tarMembers(path, opts);
   const pack = tarStream.pack();
   const done = (async () => {
     const seenDirs = new Set<string>();
@@ -95,13 +97,25 @@ async function entry(pack: Pack, h: { name: string; type: "file" | "directory"; 
   });
 }
 
-/** Members of a tar (any compression the archive reader knows), in archive order, each body read once. */
-async function tarMembers(path: string): Promise<AsyncIterable<SourceMember>> {
+/** The archive's bytes, decrypted when it is sealed, and their first bytes. */
+async function archiveBytes(path: string, opts: OpenOptions): Promise<{ head: Buffer; open: () => Readable }> {
   const fh = await open(path, "r");
   const head = Buffer.alloc(512);
   const { bytesRead } = await fh.read(head, 0, 512, 0);
   await fh.close();
-  const input = decompress(createReadStream(path, { highWaterMark: 1 << 20 }), detectCompression(head.subarray(0, bytesRead)));
+  if (detectSealed(head.subarray(0, bytesRead)) === undefined) return { head: head.subarray(0, bytesRead), open: () => createReadStream(path, { highWaterMark: 1 << 20 }) };
+  // Loaded only for a sealed archive: it brings the age library.
+  const { openSealed, unsealedHead, unsealedStream } = await import("../checkpoint/seal/sealed-file.js");
+  const identities = opts.identities?.();
+  if (!identities) throw new ArchiveError(`${path}: sealed archive: give --identity`);
+  const sealed = await openSealed(path, identities);
+  return { head: await unsealedHead(sealed, 512), open: () => unsealedStream(sealed) };
+}
+
+/** Members of a tar (any compression the archive reader knows, sealed or not), in archive order, each body read once. */
+async function tarMembers(path: string, opts: OpenOptions): Promise<AsyncIterable<SourceMember>> {
+  const { head, open: bytes } = await archiveBytes(path, opts);
+  const input = decompress(bytes(), detectCompression(head));
   const extract = tarStream.extract();
   input.on("error", (err) => extract.destroy(err));
   input.pipe(extract);

@@ -202,6 +202,21 @@ describe.runIf(haveRealStack())("ckpt seal / unseal on a real checkpoint archive
     expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: "checkpoint-mix_default-mix-2026-01-01T00:00:00Z.tar.age", engine: "CRI-O" })]);
   });
 
+  it("image build with --identity makes from a sealed archive the very image the plain archive makes; without it, one line", () => {
+    for (const archive of [plain, gzipped]) {
+      const file = sealed(archive, `${archive.split("/").at(-1)}.img.age`, "a");
+      const fromPlain = runCkpt(["image", "build", archive, `oci:${join(work, "img-plain")}:t`]);
+      const fromSealed = runCkpt(["image", "build", file, `oci:${join(work, "img-sealed")}:t`, "-i", keys.a]);
+      expect(fromPlain.status, fromPlain.stderr).toBe(0);
+      expect(fromSealed.status, fromSealed.stderr).toBe(0);
+      // The manifest digest covers the layer's digest and the annotations: the same bytes in the image.
+      expect(fromSealed.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      expect(fromSealed.stdout).toBe(fromPlain.stdout);
+      const without = runCkpt(["image", "build", file, `oci:${join(work, "img-none")}:t`]);
+      expect(expectOneLineError(without, file)).toBe(`ckpt: ${file}: sealed archive: give --identity`);
+    }
+  });
+
   it.runIf(haveAge)("is the age format: the age CLI opens what ckpt seals, and ckpt what age encrypts", () => {
     const file = sealed(plain, "for-age.age", "b");
     const opened = execFileSync("age", ["-d", "-i", keys.b, file], { maxBuffer: 64 << 20 });
