@@ -50,6 +50,7 @@ function serveCommand(): Command {
     .option("--keep-checkpoints <n>", "keep the newest N archives per container (pinned ones aside)", int("--keep-checkpoints"))
     .option("--max-checkpoints-size <size>", "keep the archives under this total size, oldest deleted first (e.g. 20G)", size("--max-checkpoints-size"))
     .option("--seal-recipient <age1…>", "seal every checkpoint archive for this age recipient (repeatable); the response names ARCHIVE.tar.age", collect, [] as string[])
+    .option("--seal-identity <file>", "age identity file that opens sealed archives (ARCHIVE.tar.age) given to restore")
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -73,6 +74,7 @@ function serveCommand(): Command {
         ...(o.keepCheckpoints !== undefined ? { keepCheckpointsPerContainer: o.keepCheckpoints } : {}),
         ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
         sealRecipients: o.sealRecipient,
+        ...(o.sealIdentity !== undefined ? { sealIdentity: o.sealIdentity } : {}),
       });
       if (settings.sealRecipients.length) {
         const { checkRecipient } = await import("../checkpoint/seal/file-key.js");

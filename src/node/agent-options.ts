@@ -1,4 +1,5 @@
 /** What both node agents (built-in runc runtime and CRI runtime) are configured with. */
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import type { RetentionPolicy } from "./checkpoint-retention.js";
 import type { ImagePublishing } from "./checkpoint-publish.js";
 
@@ -22,6 +23,8 @@ export interface CommonAgentOptions extends CheckpointOutputOptions {
   /** How often exited containers are looked for. */
   reconcileIntervalMs?: number;
   log?: (event: Record<string, unknown>) => void;
+  /** Opens sealed archives given to restore (the node's age identity). */
+  archiveOpen?: OpenOptions;
 }
 
 /** The output options of an agent's options, as completeCheckpoint takes them. */

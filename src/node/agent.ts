@@ -243,7 +243,7 @@ export class NodeAgent implements NodeBackend {
       try {
         const { checkpoint } = await this.opts.runtime.checkpointLocation(req.source);
         if (!checkpoint) throw new Error("not a checkpoint archive or checkpoint image");
-        name = await checkpointedContainerName(checkpoint);
+        name = await checkpointedContainerName(checkpoint, this.opts.archiveOpen);
       } catch (err) {
         throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
       }

@@ -9,6 +9,7 @@ import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, lstatSync, mk
 import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { CONTAINER_LOG_MEMBERS } from "../checkpoint/layout-names.js";
 import type { ImageDir } from "../criu-images/index.js";
 import { isBindMount, normalizeDestination, type SpecMount } from "../restore/bind-mount-policy.js";
@@ -37,7 +38,7 @@ export interface RestorePlan {
 
 /** Is this image reference a checkpoint archive on this node's disk (CRI-O's local restore)? */
 export function isArchivePath(image: string): boolean {
-  return image.startsWith("/") && /\.(tar|tar\.gz|tgz|tar\.zst)$/.test(image);
+  return image.startsWith("/") && /\.(tar|tar\.gz|tgz|tar\.zst)(\.age)?$/.test(image);
 }
 
 /** Is this directory an unpacked checkpoint (a checkpoint image's layer)? */
@@ -46,8 +47,8 @@ export function isCheckpointLayout(dir: string): boolean {
 }
 
 /** The name of the container a checkpoint (archive or unpacked layout) was made of. */
-export async function checkpointedContainerName(checkpoint: string): Promise<string> {
-  const cp = await Checkpoint.open(checkpoint);
+export async function checkpointedContainerName(checkpoint: string, open: OpenOptions = {}): Promise<string> {
+  const cp = await Checkpoint.open(checkpoint, open);
   try {
     return cp.container().name;
   } finally {
@@ -55,10 +56,11 @@ export async function checkpointedContainerName(checkpoint: string): Promise<str
   }
 }
 
-export async function planRestore(archive: string, criu: string, runtime: string): Promise<RestorePlan> {
+/** `open` opens a sealed archive (the node's identity). */
+export async function planRestore(archive: string, criu: string, runtime: string, open: OpenOptions = {}): Promise<RestorePlan> {
   let cp: Checkpoint;
   try {
-    cp = await Checkpoint.open(archive);
+    cp = await Checkpoint.open(archive, open);
   } catch (err) {
     throw new RestoreError(`checkpoint ${archive}: ${(err as Error).message}`, { cause: err });
   }

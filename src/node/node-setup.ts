@@ -12,6 +12,7 @@ import { CriClient } from "../cri/client.js";
 import { NodeAgent } from "./agent.js";
 import { CriNodeAgent } from "./cri/cri-agent.js";
 import { ImageStore } from "./images/image-store.js";
+import { readIdentityFile } from "../checkpoint/seal/identity-file.js";
 import { DEFAULT_CNI_PLUGIN_DIR, PodNetwork } from "./pod-network.js";
 import { PodRuntime } from "./pod-runtime.js";
 import { Runc } from "./runc.js";
@@ -39,6 +40,8 @@ export const NodeSettingsSchema = z.object({
   cgroupRoot: z.string().optional(),
   /** age recipients (age1…) every checkpoint archive is sealed for; none: archives stay plain. */
   sealRecipients: z.array(z.string()).default([]),
+  /** age identity file that opens sealed archives given to restore. */
+  sealIdentity: z.string().optional(),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -61,7 +64,9 @@ export async function openNodeAgent(
     workDir: join(settings.root, "tmp"),
     ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
   };
-  const sealing = settings.sealRecipients.length ? { sealRecipients: settings.sealRecipients } : {};
+  const identities = settings.sealIdentity !== undefined ? readIdentityFile(settings.sealIdentity) : undefined;
+  const archiveOpen = identities ? { archiveOpen: { identities: () => identities } } : {};
+  const sealing = { ...(settings.sealRecipients.length ? { sealRecipients: settings.sealRecipients } : {}), ...archiveOpen };
   const retention =
     settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
       ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
@@ -95,6 +100,7 @@ export async function openNodeAgent(
     shimCommand,
     log,
     memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
+    ...archiveOpen,
   });
   return NodeAgent.open({
     nodeName: settings.nodeName,

@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
 import type { ExportedImage } from "./images/image-store.js";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { stepTimer, type StepTimer } from "./step-timer.js";
 import { volumeBindMounts } from "./pod-volumes.js";
 import { criuLogError } from "./criu-log.js";
@@ -50,6 +51,8 @@ export interface PodRuntimeOptions {
    * instead of twice, and the archive does not wait on the write-back of the first copy.
    */
   memoryWorkDir?: string;
+  /** Opens sealed archives given to restore (the node's age identity). */
+  archiveOpen?: OpenOptions;
 }
 
 export class RuntimeError extends Error {
@@ -149,7 +152,7 @@ export class PodRuntime {
     const steps = stepTimer();
     const found = await this.checkpointLocation(c.image, pullPolicy);
     steps.mark("image");
-    const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc") : undefined;
+    const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc", this.opts.archiveOpen) : undefined;
     try {
       if (!plan) return await this.createContainer(pod, c, restartCount, found.image!, undefined);
       steps.mark("plan");

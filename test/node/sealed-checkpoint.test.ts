@@ -22,10 +22,16 @@ describe.runIf(haveNodeStack())("ckpt node serve --seal-recipient", () => {
   const identity = join(keys, "node.key");
   let env: NodeEnv;
   let agent: RunningAgent;
+  let sealedPath = "";
+  let countAfterCheckpoint = 0;
+  const counted = async (pod: string) => {
+    const log = (await agent.call("GET", `/containerLogs/default/${pod}/counter`, { cert: env.alice })).body;
+    return [...log.matchAll(/^count (\d+)$/gm)].map((m) => Number(m[1]));
+  };
 
   beforeAll(async () => {
     const recipient = runCkpt(["seal", "keygen", "-o", identity]).stdout.trim();
-    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-seal-")), { extraArgs: ["--seal-recipient", recipient] });
+    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-node-seal-")), { extraArgs: ["--seal-recipient", recipient, "--seal-identity", identity] });
     agent = await env.start();
     const manifest = join(env.dir, "counter.yaml");
     writeFileSync(manifest, counterPod("counter", env.image));
@@ -46,6 +52,9 @@ describe.runIf(haveNodeStack())("ckpt node serve --seal-recipient", () => {
     const r = await agent.call("POST", "/checkpoint/default/counter/counter?timeout=60", { cert: env.alice });
     expect(r.status, r.body).toBe(200);
     const path = (JSON.parse(r.body) as { items: string[] }).items[0]!;
+    sealedPath = path;
+    // At least the count the checkpoint holds: the container counted on after it.
+    countAfterCheckpoint = Math.max(...(await counted("counter")));
     expect(basename(path)).toMatch(SEALED_NAME);
     expect(readdirSync(env.checkpointsDir)).toEqual([basename(path)]);
     expect(readFileSync(path).subarray(0, AGE_MAGIC.length).toString()).toBe(AGE_MAGIC);
@@ -70,6 +79,28 @@ describe.runIf(haveNodeStack())("ckpt node serve --seal-recipient", () => {
     const opened = tree([out]);
     expect(JSON.stringify(opened)).toMatch(/"command":"sh"/);
     expect(tree(["-i", identity, path])).toEqual(opened);
+  });
+
+  it("restores a pod from its sealed archive with --seal-identity: the count goes on from the checkpoint", async () => {
+    expect(sealedPath).not.toBe("");
+    const r = await agent.call("POST", "/restore", { cert: env.alice }, JSON.stringify({ source: sealedPath, name: "unsealed" }));
+    expect(r.status, r.body).toBe(201);
+    // Counts past the checkpoint's come from the restored process only.
+    const counts = await waitFor("the restored counter to count past its checkpoint", async () => {
+      const c = await counted("unsealed");
+      return c.length && c.at(-1)! > countAfterCheckpoint + 5 ? c : undefined;
+    });
+    // The restored log is the container's log up to its checkpoint, then the process goes on from
+    // there: one unbroken count, not a fresh start at 1.
+    expect(counts[0]).toBe(1);
+    expect(counts.every((n, i) => i === 0 || n === counts[i - 1]! + 1)).toBe(true);
+    await agent.call("DELETE", "/pods/default/unsealed", { cert: env.alice });
+  }, 120_000);
+
+  it("refuses to start with an identity file it cannot read, in one line", () => {
+    const missing = join(keys, "missing.key");
+    const r = runCkpt(["node", "serve", "--root", join(keys, "root2"), "--seal-identity", missing, "--port", "0"]);
+    expect(expectOneLineError(r, missing)).toMatch(/cannot read the identity file \(no such file\)/);
   });
 
   it("refuses to start with a recipient that is not an age key, in one line", () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { CriClient } from "../../cri/client.js";
 import { BackendError } from "../../kubelet-endpoint/node-backend.js";
 import { planRestore } from "../container-restore.js";
+import type { OpenOptions } from "../../checkpoint/archive/checkpoint-archive.js";
 import { parseImageReference, repositoryName } from "../images/index.js";
 import { writeContainerdRestoreArchive } from "./containerd-restore-archive.js";
 
@@ -30,13 +31,15 @@ export interface ContainerdRestoreOptions {
   outDir: string;
   /** Makes the base image present (the agent applies the pod's pull policy). */
   pullBase?: (name: string) => Promise<void>;
+  /** Opens a sealed archive. */
+  open?: OpenOptions;
   /** What the preflight noted (differences that do not stop a restore). */
   onNotes?: (notes: string[]) => void;
 }
 
 /** Writes the archive containerd restores from and returns its path; the caller removes it. */
 export async function prepareContainerdRestore(o: ContainerdRestoreOptions): Promise<string> {
-  const plan = await planRestore(o.source, o.criu, CONTAINERD_SHIM).catch((err: Error) => {
+  const plan = await planRestore(o.source, o.criu, CONTAINERD_SHIM, o.open).catch((err: Error) => {
     throw new BackendError("invalid", err.message, { cause: err });
   });
   try {

@@ -206,6 +206,7 @@ export class CriNodeAgent implements NodeBackend {
         containerName: c.name,
         annotations: { [CRIU_CONFIG_ANNOTATION]: criuConfig },
         outDir: join(this.opts.root, "restore"),
+        ...(this.opts.archiveOpen ? { open: this.opts.archiveOpen } : {}),
         pullBase: (name) => this.ensureImage(name, "IfNotPresent"),
         onNotes: (notes) => this.log({ msg: "restore notes", container: c.name, archive: checkpoint, notes }),
       });
@@ -482,7 +483,7 @@ export class CriNodeAgent implements NodeBackend {
       try {
         const source = await this.checkpointSource(req.source, "IfNotPresent");
         if (!source) throw new Error("not a checkpoint archive or checkpoint image");
-        name = await checkpointedContainerName(source);
+        name = await checkpointedContainerName(source, this.opts.archiveOpen);
       } catch (err) {
         throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
       }
