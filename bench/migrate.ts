@@ -296,7 +296,7 @@ spec:
       (cp.durations ? ` (${Object.entries(cp.durations).map(([k, v]) => `${k} ${ms(v)}`).join(", ")})` : ""),
   );
 
-  const stepNames = ["checkpoint", "push", "restore", "running", "stop source"];
+  const stepNames = ["base image", "checkpoint", "push", "restore", "running", "stop source"];
   for (const [name, what] of [
     ["counter", "counter pod (busybox, a line every 100 ms)"],
     ["big", `${BIG_MB} MiB pod (memhog, a line every 50 ms)`],
