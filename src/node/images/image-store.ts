@@ -37,8 +37,6 @@ export interface ExportedImage {
   manifestBytes: Buffer;
   /** The config first, then the layers. */
   blobs: Array<{ descriptor: Descriptor; file: string }>;
-  /** The config's digest. */
-  imageId: string;
 }
 
 export interface EnsureOptions {
@@ -198,7 +196,6 @@ export class ImageStore {
       manifest: { mediaType: manifest.mediaType ?? MediaType.ociManifest, digest: record.manifestDigest, size: manifestBytes.length },
       manifestBytes,
       blobs,
-      imageId: record.configDigest,
     };
   }
 
