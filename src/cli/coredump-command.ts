@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { statSync } from "node:fs";
 import { writeCoreDumps } from "../analyze/coredump/coredump.js";
 import { byteToString } from "../analyze/units.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
@@ -11,6 +11,7 @@ interface CoredumpOptions {
   pid?: string;
   output: string;
   rootfs?: string;
+  identity?: string;
 }
 
 export function coredumpCommand(): Command {
@@ -20,13 +21,14 @@ export function coredumpCommand(): Command {
     .option("-p, --pid <pid>", "only this process")
     .option("-o, --output <dir>", "directory for the core files", ".")
     .option("--rootfs <dir>", "the container image's root filesystem, unpacked: program text and libraries the dump does not hold")
+    .addOption(identityOption())
     .action(async (path: string, opts: CoredumpOptions) => {
       const pid = opts.pid === undefined ? undefined : Number(opts.pid);
       if (pid !== undefined && !(Number.isInteger(pid) && pid > 0)) throw new UserError(`-p wants a process ID, got "${opts.pid}"`);
       if (opts.rootfs !== undefined && !statSync(opts.rootfs, { throwIfNoEntry: false })?.isDirectory()) {
         throw new UserError(`${opts.rootfs}: --rootfs wants a directory (an unpacked image root filesystem)`);
       }
-      const cp = await openCheckpointArg(path);
+      const cp = await openCheckpointArg(path, identityFrom(opts.identity));
       try {
         const warn = (message: string) => process.stderr.write(`ckpt: warning: ${message}\n`);
         const result = await writeCoreDumps(cp, { pid, outDir: opts.output, rootfs: opts.rootfs, warn });

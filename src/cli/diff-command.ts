@@ -9,11 +9,11 @@ import { diffCheckpoints } from "../analyze/diff/diff-checkpoints.js";
 import { diffTree } from "../analyze/diff/diff-tree.js";
 import { renderTree } from "../analyze/inspect-tree.js";
 import type { Checkpoint } from "../checkpoint/checkpoint.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
-const Flags = z.object({ format: z.enum(["tree", "json"]) });
+const Flags = z.object({ format: z.enum(["tree", "json"]), identity: z.string().optional() });
 
 export function diffCommand(): Command {
   return new Command("diff")
@@ -21,12 +21,14 @@ export function diffCommand(): Command {
     .argument("<a>", "the first checkpoint (archive, unpacked directory, CRIU image directory or checkpoint image)")
     .argument("<b>", "the second checkpoint")
     .option("--format <format>", "output format: tree or json", "tree")
+    .addOption(identityOption())
     .action(async (pathA: string, pathB: string, raw: unknown) => {
       const parsed = Flags.safeParse(raw);
       if (!parsed.success) throw new UserError(`invalid output format: ${(raw as { format?: string }).format} (use tree or json)`);
       const opened: Checkpoint[] = [];
       try {
-        for (const path of [pathA, pathB]) opened.push(await openCheckpointArg(path));
+        const open = identityFrom(parsed.data.identity);
+        for (const path of [pathA, pathB]) opened.push(await openCheckpointArg(path, open));
         const diff = await diffCheckpoints(opened[0]!, opened[1]!);
         if (parsed.data.format === "json") writeStdout(JSON.stringify(diff, null, 2) + "\n");
         else writeStdout(renderTree(diffTree(diff)));

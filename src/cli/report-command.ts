@@ -7,7 +7,7 @@ import type { ReportFinding } from "../analyze/report/model.js";
 import { renderReport } from "../analyze/report/render.js";
 import { UserError } from "./errors.js";
 import { writeOutput } from "./io.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 
 const Findings = z.array(z.object({ rule: z.string(), where: z.string(), preview: z.string() }));
 
@@ -34,10 +34,11 @@ export function reportCommand(): Command {
     .option("-o, --output <file>", "where to write the HTML (default: standard output)")
     .option("--findings <file>", "secret-scan findings to include: a JSON list of {rule, where, preview}")
     .option("--scan", "run the built-in secret scan (ckpt scan, redacted) and include its findings")
-    .action(async (path: string, opts: { output?: string; findings?: string; scan?: boolean }) => {
+    .addOption(identityOption())
+    .action(async (path: string, opts: { output?: string; findings?: string; scan?: boolean; identity?: string }) => {
       if (opts.scan && opts.findings) throw new UserError("give --scan or --findings, not both");
       let findings = opts.findings === undefined ? undefined : readFindings(opts.findings);
-      const cp = await openCheckpointArg(path);
+      const cp = await openCheckpointArg(path, identityFrom(opts.identity));
       try {
         if (opts.scan) {
           const { scanCheckpoint } = await import("../analyze/scan/scan.js");

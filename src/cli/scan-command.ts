@@ -6,7 +6,7 @@ import { loadRuleFile } from "../analyze/scan/rule-file.js";
 import { BUILTIN_RULES } from "../analyze/scan/rules.js";
 import { scanCheckpoint } from "../analyze/scan/scan.js";
 import { byteToString } from "../analyze/units.js";
-import { openCheckpointArg } from "./checkpoint-arg.js";
+import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-arg.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { progressBar, type Progress } from "./progress.js";
@@ -17,6 +17,7 @@ interface ScanFlags {
   format: "table" | "json";
   redact: boolean;
   exitCode: string;
+  identity?: string;
 }
 
 /** Rows: per finding, one row per source, its first location and how many more. */
@@ -61,13 +62,14 @@ export function scanCommand(): Command {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .option("--no-redact", "show secrets whole (default: a short prefix and suffix)")
     .option("--exit-code <n>", "exit status when there are findings", "1")
+    .addOption(identityOption())
     .action(async (path: string, flags: ScanFlags) => {
       const exitCode = Number(flags.exitCode);
       if (!(Number.isInteger(exitCode) && exitCode >= 0 && exitCode <= 125)) throw new UserError(`--exit-code wants a number from 0 to 125, got "${flags.exitCode}"`);
       const extra = flags.rules ? loadRuleFile(flags.rules) : [];
       const clash = extra.find((r) => BUILTIN_RULES.some((b) => b.id === r.id));
       if (clash) throw new UserError(`${flags.rules}: rule name "${clash.id}" is a built-in rule's`);
-      const cp = await openCheckpointArg(path);
+      const cp = await openCheckpointArg(path, identityFrom(flags.identity));
       let bar: Progress | undefined;
       try {
         const result = await scanCheckpoint(cp, {

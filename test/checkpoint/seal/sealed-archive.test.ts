@@ -1,11 +1,12 @@
 /**
  * Sealed archives on the real stack: a CRIU dump made now of the "mix" workload, packed as a CRI-O
  * archive (plain and gzip), sealed by `ckpt seal` for two recipients, opened by each, by the age CLI
- * (Debian's `age`, when installed) and read by show / inspect / memparse / list with the key; a byte
+ * (Debian's `age`, when installed) and read with the key by every command that reads archives; a byte
  * changed in the middle, a cut file, a changed header and a wrong key are refused in one line.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -200,6 +201,34 @@ describe.runIf(haveRealStack())("ckpt seal / unseal on a real checkpoint archive
     const listed = runCkpt(["list", dir, "-i", keys.b, "--format", "json"]);
     expect(listed.stderr).toBe("");
     expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ name: "checkpoint-mix_default-mix-2026-01-01T00:00:00Z.tar.age", engine: "CRI-O" })]);
+  });
+
+  it("scan, diff, coredump and report read a sealed archive with --identity as they read the plain one", () => {
+    const file = sealed(gzipped, "forensics.age", "a");
+    const same = (args: string[]) => {
+      const a = runCkpt([...args, gzipped]);
+      const b = runCkpt([...args, file, "-i", keys.a]);
+      expect(b.stderr).toBe(a.stderr);
+      expect(b.status, b.stderr).toBe(a.status);
+      // The same output, but for the file's name where it is printed.
+      expect(b.stdout.replaceAll(file, gzipped)).toBe(a.stdout);
+      return a.stdout;
+    };
+    expect(JSON.parse(same(["scan", "--format", "json", "--exit-code", "0"])).scanned.memoryBytes).toBeGreaterThan(0);
+    expect(JSON.parse(same(["diff", gzipped, "--format", "json"])).processes).toBeDefined();
+    const cores = (dir: string) => readdirSync(dir).sort().map((n) => [n, createHash("sha256").update(readFileSync(join(dir, n))).digest("hex")]);
+    for (const [dir, input, extra] of [[join(work, "cores-plain"), gzipped, []], [join(work, "cores-sealed"), file, ["-i", keys.a]]] as const) {
+      mkdirSync(dir);
+      const r = runCkpt(["coredump", input, "-o", dir, ...extra]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    expect(cores(join(work, "cores-sealed"))).toEqual(cores(join(work, "cores-plain")));
+    expect(cores(join(work, "cores-plain")).length).toBeGreaterThan(0);
+    const html = runCkpt(["report", file, "-i", keys.a]);
+    expect(html.status, html.stderr).toBe(0);
+    expect(html.stdout).toContain("<html");
+    expect(html.stdout).toContain("checkpoint/inventory.img");
+    expect(expectOneLineError(runCkpt(["scan", file]), file)).toBe(`ckpt: ${file}: sealed archive: give --identity`);
   });
 
   it("image build with --identity makes from a sealed archive the very image the plain archive makes; without it, one line", () => {
