@@ -20,8 +20,7 @@ import { checkpointContainer, resume } from "./container-checkpoint.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
 import { publishImageCopy } from "./checkpoint-publish.js";
 import { ImageNotPresentError } from "./images/image-errors.js";
-import { checkpointedContainerName } from "./container-restore.js";
-import { isRegistryReference } from "../restore/image-target.js";
+import { requireRegistryReference, restoredContainerName } from "./agent-requests.js";
 import { containerLogTail } from "./log-tail.js";
 import { keyedLocks } from "./keyed-locks.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
@@ -159,9 +158,7 @@ export class NodeAgent implements NodeBackend {
     if (!live) throw new BackendError("not-found", "pod does not exist");
     const spec = live.record.manifest.spec.containers.find((c) => c.name === req.container);
     if (!spec) throw new BackendError("not-found", `container ${req.container} does not exist`);
-    if (req.image && !isRegistryReference(req.image)) {
-      throw new BackendError("invalid", `image ${JSON.stringify(req.image)}: only a registry reference is accepted (HOST/REPO:TAG)`);
-    }
+    if (req.image) requireRegistryReference("image", req.image);
     const durations: Record<string, number> = {};
     const started = Date.now();
     // One checkpoint per container at a time (a second request waits), and a node-wide cap.
@@ -221,7 +218,7 @@ export class NodeAgent implements NodeBackend {
   }
 
   async pushImage(image: string, target: string): Promise<{ reference: string; digest: string }> {
-    if (!isRegistryReference(target)) throw new BackendError("invalid", `target ${JSON.stringify(target)}: only a registry reference is accepted (HOST/REPO:TAG)`);
+    requireRegistryReference("target", target);
     let exported;
     try {
       exported = await this.opts.runtime.exportImage(image);
@@ -238,16 +235,7 @@ export class NodeAgent implements NodeBackend {
 
   async restorePod(req: RestoreRequest): Promise<unknown> {
     if (this.pods.has(`${req.namespace}/${req.name}`)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
-    let name = req.container;
-    if (!name) {
-      try {
-        const { checkpoint } = await this.opts.runtime.checkpointLocation(req.source);
-        if (!checkpoint) throw new Error("not a checkpoint archive or checkpoint image");
-        name = await checkpointedContainerName(checkpoint, this.opts.archiveOpen);
-      } catch (err) {
-        throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    const name = await restoredContainerName(req, async (source) => (await this.opts.runtime.checkpointLocation(source)).checkpoint, this.opts.archiveOpen);
     return this.applyPod(restoredPodManifest(req, name));
   }
 

@@ -24,10 +24,10 @@ import {
 } from "../../kubelet-endpoint/node-backend.js";
 import { cleanStaleTempFiles, publish, removeQuietly, tempNameFor } from "../../checkpoint/writer/atomic-file.js";
 import { CHECKPOINT_NAME_KEYS } from "../../restore/checkpoint-annotations.js";
-import { isRegistryReference } from "../../restore/image-target.js";
+import { requireRegistryReference, restoredContainerName } from "../agent-requests.js";
 import { checkpointFileName } from "../checkpoint-name.js";
 import { completeCheckpoint } from "../checkpoint-completion.js";
-import { checkpointedContainerName, isArchivePath, isCheckpointLayout } from "../container-restore.js";
+import { isArchivePath, isCheckpointLayout } from "../container-restore.js";
 import type { ImageStore } from "../images/image-store.js";
 import { imageName, parseImageReference } from "../images/index.js";
 import { ManifestError, parsePodManifest, PodManifestSchema, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
@@ -373,9 +373,7 @@ export class CriNodeAgent implements NodeBackend {
 
   async checkpointContainer(req: CheckpointRequest): Promise<CheckpointResult> {
     const { pod, container } = await this.container(req.namespace, req.pod, req.container);
-    if (req.image && !isRegistryReference(req.image)) {
-      throw new BackendError("invalid", `image ${JSON.stringify(req.image)}: only a registry reference is accepted (HOST/REPO:TAG)`);
-    }
+    if (req.image) requireRegistryReference("image", req.image);
     const started = Date.now();
     const durations: Record<string, number> = {};
     return this.lock(`${pod.uid}/${req.container}`)(() =>
@@ -478,16 +476,7 @@ export class CriNodeAgent implements NodeBackend {
 
   async restorePod(req: RestoreRequest): Promise<unknown> {
     if (await this.pod(req.namespace, req.name)) throw new BackendError("invalid", `pod ${req.namespace}/${req.name} exists already`);
-    let name = req.container;
-    if (!name) {
-      try {
-        const source = await this.checkpointSource(req.source, "IfNotPresent");
-        if (!source) throw new Error("not a checkpoint archive or checkpoint image");
-        name = await checkpointedContainerName(source, this.opts.archiveOpen);
-      } catch (err) {
-        throw new BackendError("invalid", `${req.source}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    const name = await restoredContainerName(req, (source) => this.checkpointSource(source, "IfNotPresent"), this.opts.archiveOpen);
     return this.applyPod(restoredPodManifest(req, name));
   }
 
