@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { decompress, detectCompression } from "../checkpoint/archive/compression.js";
 import { checkMemberName, checkMemberType, type Refusal } from "../checkpoint/archive/member-policy.js";
-import { ArchiveError, type OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
+import { openSealedBytes, type OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { detectSealed } from "../checkpoint/seal/age-format.js";
 
 type TarStream = typeof import("tar-stream");
@@ -97,25 +97,17 @@ async function entry(pack: Pack, h: { name: string; type: "file" | "directory"; 
   });
 }
 
-/** The archive's bytes, decrypted when it is sealed, and their first bytes. */
-async function archiveBytes(path: string, opts: OpenOptions): Promise<{ head: Buffer; open: () => Readable }> {
-  const fh = await open(path, "r");
-  const head = Buffer.alloc(512);
-  const { bytesRead } = await fh.read(head, 0, 512, 0);
-  await fh.close();
-  if (detectSealed(head.subarray(0, bytesRead)) === undefined) return { head: head.subarray(0, bytesRead), open: () => createReadStream(path, { highWaterMark: 1 << 20 }) };
-  // Loaded only for a sealed archive: it brings the age library.
-  const { openSealed, unsealedHead, unsealedStream } = await import("../checkpoint/seal/sealed-file.js");
-  const identities = opts.identities?.();
-  if (!identities) throw new ArchiveError(`${path}: sealed archive: give --identity`);
-  const sealed = await openSealed(path, identities);
-  return { head: await unsealedHead(sealed, 512), open: () => unsealedStream(sealed) };
-}
-
 /** Members of a tar (any compression the archive reader knows, sealed or not), in archive order, each body read once. */
 async function tarMembers(path: string, opts: OpenOptions): Promise<AsyncIterable<SourceMember>> {
-  const { head, open: bytes } = await archiveBytes(path, opts);
-  const input = decompress(bytes(), detectCompression(head));
+  const fh = await open(path, "r");
+  const buf = Buffer.alloc(512);
+  const { bytesRead } = await fh.read(buf, 0, 512, 0);
+  await fh.close();
+  const head = buf.subarray(0, bytesRead);
+  const { compression, open: bytes } = detectSealed(head)
+    ? await openSealedBytes(path, head, opts)
+    : { compression: detectCompression(head), open: () => createReadStream(path, { highWaterMark: 1 << 20 }) };
+  const input = decompress(bytes(), compression);
   const extract = tarStream.extract();
   input.on("error", (err) => extract.destroy(err));
   input.pipe(extract);

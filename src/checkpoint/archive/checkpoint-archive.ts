@@ -41,6 +41,21 @@ interface MemberStream {
 
 export const CHECKPOINT_DIR = "checkpoint";
 
+/**
+ * A sealed archive's plaintext (`head`: the file's first bytes): a stream opened anew for each
+ * pass, and the compression of what was sealed.
+ */
+export async function openSealedBytes(path: string, head: Uint8Array, opts: OpenOptions): Promise<{ compression: Compression; open: () => Readable }> {
+  // Loaded only for a sealed archive: it brings the age library.
+  const { isSealedHead, openSealed, unsealedHead, unsealedStream } = await import("../seal/sealed-file.js");
+  isSealedHead(path, head); // refuses an armored file
+  const identities = opts.identities?.();
+  if (!identities) throw new ArchiveError(`${path}: sealed archive: give --identity`);
+  const sealed = await openSealed(path, identities);
+  // What is sealed may itself be compressed: its first bytes say.
+  return { compression: detectCompression(await unsealedHead(sealed, 512)), open: () => unsealedStream(sealed) };
+}
+
 export interface OpenOptions {
   /** The keys that open a sealed archive; asked for only when the archive is sealed. */
   identities?: () => Identities | undefined;
@@ -113,15 +128,8 @@ export class CheckpointArchive {
   }
 
   private static async openSealed(path: string, head: Uint8Array, opts: OpenOptions): Promise<CheckpointArchive> {
-    // Loaded only for a sealed archive: it brings the age library.
-    const { isSealedHead, openSealed, unsealedHead, unsealedStream } = await import("../seal/sealed-file.js");
-    isSealedHead(path, head); // refuses an armored file
-    const identities = opts.identities?.();
-    if (!identities) throw new ArchiveError(`${path}: sealed archive: give --identity`);
-    const sealed = await openSealed(path, identities);
-    // What is sealed may itself be compressed: its first bytes say.
-    const compression = detectCompression(await unsealedHead(sealed, 512));
-    return CheckpointArchive.openStream(path, compression, () => unsealedStream(sealed), true);
+    const { compression, open } = await openSealedBytes(path, head, opts);
+    return CheckpointArchive.openStream(path, compression, open, true);
   }
 
   private static openDirectory(root: string): CheckpointArchive {
