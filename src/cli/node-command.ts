@@ -135,12 +135,42 @@ export function nodeCommand(): Command {
   node.addCommand(serveCommand());
   node.addCommand(
     withClientOptions(new Command("apply"))
-      .description("create or update a pod from a Kubernetes Pod manifest (YAML or JSON)")
+      .description("create or update pods and PodCheckpoints from Kubernetes manifests (YAML or JSON, several documents allowed)")
       .requiredOption("-f, --filename <file>", "the manifest (- for standard input)")
       .action(async (o: ClientOptions & { filename: string }) => {
         const text = readFileSync(o.filename === "-" ? 0 : o.filename, "utf8");
-        const pod = JSON.parse(await call(o, "POST", "/pods", text, "application/yaml")) as { metadata?: { namespace?: string; name?: string }; status?: { podIP?: string } };
-        writeStdout(`pod/${pod.metadata?.name} created (namespace ${pod.metadata?.namespace}, IP ${pod.status?.podIP ?? "none"})\n`);
+        const { splitManifests } = await import("./manifest-documents.js");
+        for (const doc of splitManifests(text, o.filename)) {
+          if (doc.kind === "PodCheckpoint") {
+            const made = JSON.parse(await call(o, "POST", "/podcheckpoints", doc.text, "application/yaml")) as { metadata?: { namespace?: string; name?: string } };
+            writeStdout(`podcheckpoint/${made.metadata?.name} created (namespace ${made.metadata?.namespace})\n`);
+            continue;
+          }
+          const pod = JSON.parse(await call(o, "POST", "/pods", doc.text, "application/yaml")) as { metadata?: { namespace?: string; name?: string }; status?: { podIP?: string } };
+          writeStdout(`pod/${pod.metadata?.name} ${doc.restore ? "restored" : "created"} (namespace ${pod.metadata?.namespace}, IP ${pod.status?.podIP ?? "none"})\n`);
+        }
+      }),
+  );
+  node.addCommand(
+    withClientOptions(new Command("podcheckpoints"))
+      .description("the agent's PodCheckpoint objects, or one of them (NAMESPACE/NAME)")
+      .argument("[namespace/name]")
+      .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
+      .option("--wait <seconds>", "with NAMESPACE/NAME: wait until its checkpoint has ended", int("--wait"))
+      .action(async (target: string | undefined, o: ClientOptions & { format: string; wait?: number }) => {
+        const { podCheckpointRows, waitForPodCheckpoint } = await import("./pod-checkpoints-view.js");
+        let items: unknown[];
+        if (target) {
+          const parts = target.split("/");
+          if (parts.length !== 2 || parts.some((p) => !p)) throw new UserError(`expected NAMESPACE/NAME, not ${JSON.stringify(target)}`);
+          const get = async () => JSON.parse(await call(o, "GET", `/podcheckpoints/${parts.map(encodeURIComponent).join("/")}`)) as unknown;
+          items = [o.wait !== undefined ? await waitForPodCheckpoint(get, o.wait * 1000) : await get()];
+        } else {
+          items = (JSON.parse(await call(o, "GET", "/podcheckpoints")) as { items: unknown[] }).items;
+        }
+        if (o.format === "json") return writeStdout(JSON.stringify(target ? items[0] : { kind: "PodCheckpointList", items }, null, 2) + "\n");
+        const { renderTable } = await import("./table.js");
+        writeStdout(renderTable(["NAMESPACE", "NAME", "POD", "READY", "REASON", "LOCATION", "AGE"], podCheckpointRows(items, new Date())));
       }),
   );
   node.addCommand(
@@ -197,15 +227,17 @@ export function nodeCommand(): Command {
   );
   node.addCommand(
     withClientOptions(new Command("checkpoint"))
-      .description("checkpoint a container through the agent's kubelet API (as `curl -X POST …/checkpoint/NS/POD/CTR`)")
-      .argument("<namespace/pod/container>")
+      .description("checkpoint a container (NS/POD/CTR, as `curl -X POST …/checkpoint/NS/POD/CTR`) or a whole pod (NS/POD, through a PodCheckpoint)")
+      .argument("<namespace/pod[/container]>")
       .option("--timeout <seconds>", "deadline", int("--timeout"))
       .action(async (target: string, o: ClientOptions & { timeout?: number }) => {
         const parts = target.split("/");
-        if (parts.length !== 3 || parts.some((p) => !p)) throw new UserError(`expected NAMESPACE/POD/CONTAINER, not ${JSON.stringify(target)}`);
+        if ((parts.length !== 3 && parts.length !== 2) || parts.some((p) => !p)) throw new UserError(`expected NAMESPACE/POD/CONTAINER or NAMESPACE/POD, not ${JSON.stringify(target)}`);
         const q = o.timeout !== undefined ? `?timeout=${o.timeout}` : "";
-        const body = JSON.parse(await call(o, "POST", `/checkpoint/${parts.map(encodeURIComponent).join("/")}${q}`)) as { items: string[] };
-        writeStdout(body.items.join("\n") + "\n");
+        const body = JSON.parse(await call(o, "POST", `/checkpoint/${parts.map(encodeURIComponent).join("/")}${q}`)) as Record<string, any>;
+        if (parts.length === 3) return writeStdout((body.items as string[]).join("\n") + "\n");
+        const { describePodCheckpoint } = await import("./pod-checkpoints-view.js");
+        writeStdout(describePodCheckpoint(body));
       }),
   );
   node.addCommand(

@@ -26,6 +26,8 @@ const SUBRESOURCES: Array<[prefix: string, subresource: string]> = [
   ["/resume", "checkpoint"],
   // Not a kubelet path: a migration's copy of a base image out of the node.
   ["/images/push", "checkpoint"],
+  // Not a kubelet path (no API server here): PodCheckpoint objects, whose work is a checkpoint.
+  ["/podcheckpoints", "checkpoint"],
 ];
 
 /** Kubelet's isSubpath: the path itself or below it, never a longer name ("/metricsx"). */

@@ -52,6 +52,14 @@ export interface RestoreRequest {
   container?: string;
 }
 
+/** A pod checkpoint asked for over HTTP: a PodCheckpoint object made for it, waited for. */
+export interface PodCheckpointRequest {
+  namespace: string;
+  pod: string;
+  /** The object's spec.timeoutSeconds; the node's ceiling when absent. */
+  timeoutSeconds?: number;
+}
+
 export interface LogRequest {
   namespace: string;
   pod: string;
@@ -96,4 +104,22 @@ export interface NodeBackend {
    * `maxBytes` bytes.
    */
   containerLog(req: LogRequest, maxBytes: number): Promise<string>;
+  /**
+   * Accepts a PodCheckpoint object (YAML or JSON text) and returns it as stored, its status Pending
+   * while the node checkpoints the pod in the background. BackendError("invalid", …) for text that
+   * is not one, or for another spec under an existing name (spec is immutable).
+   */
+  applyPodCheckpoint(text: string): Promise<unknown>;
+  /** The node's PodCheckpoint objects as a PodCheckpointList. */
+  listPodCheckpoints(): Promise<unknown>;
+  /** One PodCheckpoint; BackendError("not-found", …) when there is none of that name. */
+  getPodCheckpoint(namespace: string, name: string): Promise<unknown>;
+  /** Removes a PodCheckpoint and its checkpoint's files (cancelling one in progress). */
+  deletePodCheckpoint(namespace: string, name: string): Promise<void>;
+  /**
+   * Checkpoints a whole pod through a new PodCheckpoint object and returns the object once it has
+   * ended; BackendError("not-found", "pod does not exist") before any work, BackendError("runtime", …)
+   * carrying the object's message when the checkpoint failed.
+   */
+  checkpointPod(req: PodCheckpointRequest): Promise<unknown>;
 }

@@ -7,6 +7,7 @@ import { checkpointRoute } from "./checkpoint-route.js";
 import { containerLogsRoute } from "./container-logs-route.js";
 import { restoreRoute, resumeRoute } from "./restore-route.js";
 import { pullImageRoute, pushImageRoute } from "./images-route.js";
+import { applyPodCheckpointRoute, checkpointPodRoute, deletePodCheckpointRoute, getPodCheckpointRoute, listPodCheckpointsRoute } from "./pod-checkpoints-route.js";
 import { HttpError } from "./http-error.js";
 import { textResponse, type EndpointResponse } from "./http-types.js";
 import type { Route, RouteContext } from "./route-context.js";
@@ -19,6 +20,9 @@ interface RouteEntry {
 
 const ROUTES: RouteEntry[] = [
   { pattern: ["checkpoint", ":namespace", ":pod", ":container"], methods: { POST: checkpointRoute } },
+  { pattern: ["checkpoint", ":namespace", ":pod"], methods: { POST: checkpointPodRoute } },
+  { pattern: ["podcheckpoints"], methods: { GET: listPodCheckpointsRoute, POST: applyPodCheckpointRoute } },
+  { pattern: ["podcheckpoints", ":namespace", ":name"], methods: { GET: getPodCheckpointRoute, DELETE: deletePodCheckpointRoute } },
   { pattern: ["pods"], methods: { GET: listPodsRoute, POST: applyPodRoute } },
   { pattern: ["pods", ":namespace", ":name"], methods: { DELETE: deletePodRoute } },
   { pattern: ["containerLogs", ":namespace", ":pod", ":container"], methods: { GET: containerLogsRoute } },

@@ -1,4 +1,5 @@
 /** What both node agents (built-in runc runtime and CRI runtime) are configured with. */
+import { dirname, join } from "node:path";
 import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import type { RetentionPolicy } from "./checkpoint-retention.js";
 import type { ImagePublishing } from "./checkpoint-publish.js";
@@ -25,6 +26,15 @@ export interface CommonAgentOptions extends CheckpointOutputOptions {
   log?: (event: Record<string, unknown>) => void;
   /** Opens sealed archives given to restore (the node's age identity). */
   archiveOpen?: OpenOptions;
+  /** The root of pod checkpoints (the kubelet's `pod-checkpoints/`); by default beside checkpointsDir. */
+  podCheckpointsDir?: string;
+  /** The ceiling of a pod checkpoint's timeout, and the timeout of a PodCheckpoint that gives none. */
+  podCheckpointTimeoutSeconds?: number;
+}
+
+/** Where an agent's pod checkpoints go: the option, or `pod-checkpoints` beside the container checkpoints. */
+export function podCheckpointsDir(o: CommonAgentOptions): string {
+  return o.podCheckpointsDir ?? join(dirname(o.checkpointsDir), "pod-checkpoints");
 }
 
 /** The output options of an agent's options, as completeCheckpoint takes them. */

@@ -4,7 +4,16 @@
  * the kubelet-compatible endpoint. Its state is on disk: a restarted agent re-attaches to running
  * containers, which never depend on the agent process (each has its shim).
  */
-import { checkpointOutput, type CommonAgentOptions } from "./agent-options.js";
+import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "./agent-options.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parsePodCheckpointManifest, POD_CHECKPOINT_MANIFEST, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
+import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "./pod-checkpoints.js";
+import { podCheckpointMethods } from "./pod-checkpoint-backend.js";
+import { readyReason } from "./pod-checkpoint-object.js";
+import { checkpointedPodTemplate, templateMismatch } from "./pod-template.js";
+import { checkpointPod } from "./pod-checkpoint.js";
+import { restorePodContainers, startRestoredContainers } from "./pod-restore.js";
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import pLimit, { type LimitFunction } from "p-limit";
@@ -47,12 +56,26 @@ export class NodeAgent implements NodeBackend {
   private readonly containerLock = keyedLocks();
   private timer: NodeJS.Timeout | undefined;
   private readonly log: (event: Record<string, unknown>) => void;
+  private podCheckpoints!: PodCheckpoints;
+  readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
+  readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
+  readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
+  readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
+  readonly checkpointPod: NodeBackend["checkpointPod"];
 
   private constructor(readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName;
     this.state = new NodeState(opts.root);
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
+    const ceiling = opts.podCheckpointTimeoutSeconds ?? DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS;
+    ({
+      applyPodCheckpoint: this.applyPodCheckpoint,
+      listPodCheckpoints: this.listPodCheckpoints,
+      getPodCheckpoint: this.getPodCheckpoint,
+      deletePodCheckpoint: this.deletePodCheckpoint,
+      checkpointPod: this.checkpointPod,
+    } = podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => this.pods.has(`${ns}/${name}`), ceiling));
   }
 
   /** Loads the pods of an earlier run, re-attaches to their containers and starts reconciling. */
@@ -69,6 +92,17 @@ export class NodeAgent implements NodeBackend {
       [...agent.pods.values()].flatMap((p) => [p.record.sandbox.id, ...p.record.containers.map((c) => c.id)]),
     );
     if (resumed.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: resumed });
+    agent.podCheckpoints = PodCheckpoints.open({
+      stateDir: join(opts.root, "podcheckpoints"),
+      checkpointRoot: podCheckpointsDir(opts),
+      nodeName: opts.nodeName,
+      ceilingSeconds: opts.podCheckpointTimeoutSeconds,
+      log: agent.log,
+      runner: {
+        sourcePod: async (ns, name) => agent.pods.get(`${ns}/${name}`)?.record,
+        checkpoint: (req) => agent.checkpointWholePod(req),
+      },
+    });
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
     agent.timer.unref();
@@ -78,6 +112,95 @@ export class NodeAgent implements NodeBackend {
   /** Stops reconciling. Containers keep running: they belong to the node, not to this process. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    void this.podCheckpoints?.close();
+  }
+
+  /**
+   * A PodCheckpoint's work: every container of the pod, frozen together. Holds every container's
+   * lock and then the pod's (the order reconcile takes them in), so no restart, apply, delete or
+   * container checkpoint of the pod runs meanwhile.
+   */
+  private async checkpointWholePod(req: { namespace: string; name: string; uid: string; dir: string; deadline: number; signal: AbortSignal }): Promise<PodCheckpointManifest> {
+    const k = `${req.namespace}/${req.name}`;
+    const live = this.pods.get(k);
+    if (!live || live.record.uid !== req.uid) throw new Error(`pod ${k} was deleted or replaced before its checkpoint began`);
+    const names = live.record.manifest.spec.containers.map((c) => c.name);
+    const locked = names.reduceRight<() => Promise<PodCheckpointManifest>>(
+      (inner, name) => () => this.containerLock(`${live.record.uid}/${name}`)(inner),
+      () =>
+        live.lock(() =>
+          this.checkpoints(async () => {
+            const containers = names.map((n) => live.record.containers.find((c) => c.name === n));
+            for (const [i, c] of containers.entries()) {
+              if (!c || c.finished || !this.opts.runtime.shimAlive(c.id)) throw new Error(`container ${names[i]} is not running: a pod is checkpointed with all its containers up`);
+            }
+            return checkpointPod({
+              runtime: this.opts.runtime,
+              pod: live.record,
+              containers: containers as ContainerRecord[],
+              outputDir: req.dir,
+              deadline: req.deadline,
+              nodeName: this.nodeName,
+              podTemplate: checkpointedPodTemplate(live.record),
+              signal: req.signal,
+            });
+          }),
+        ),
+    );
+    return locked();
+  }
+
+  /**
+   * A Pod with spec.restoreFrom: its sandbox is created as any pod's, its containers from the
+   * PodCheckpoint's archives (left created), then all started together. The spec must be the
+   * checkpointed template's: what runs after the restore is what was checkpointed.
+   */
+  private async restoreFromPodCheckpoint(manifest: PodManifest): Promise<unknown> {
+    const { namespace, name } = manifest.metadata;
+    const from = manifest.spec.restoreFrom!;
+    const o = this.podCheckpoints.get(namespace, from);
+    if (!o) throw new BackendError("invalid", `spec.restoreFrom: podcheckpoint ${namespace}/${from} does not exist`);
+    const reason = readyReason(o);
+    if (reason !== "CheckpointCompleted" || !o.status?.checkpointedPodTemplate) {
+      throw new BackendError("invalid", `spec.restoreFrom: podcheckpoint ${namespace}/${from} is not complete (${reason})`);
+    }
+    const differs = templateMismatch(manifest, o.status.checkpointedPodTemplate as PodCheckpointManifest["podTemplate"]);
+    if (differs) throw new BackendError("invalid", `spec.restoreFrom: the Pod's spec must equal podcheckpoint ${namespace}/${from}'s checkpointed template: ${differs}`);
+    const dir = this.podCheckpoints.directory(o);
+    const manifestFile = join(dir, POD_CHECKPOINT_MANIFEST);
+    let checkpoint: PodCheckpointManifest;
+    try {
+      checkpoint = parsePodCheckpointManifest(await readFile(manifestFile, "utf8"), manifestFile);
+    } catch (err) {
+      throw new BackendError("invalid", `spec.restoreFrom: ${(err as Error).message}`);
+    }
+    const k = key(manifest);
+    const uid = manifest.metadata.uid ?? randomUUID();
+    const runtime = this.opts.runtime;
+    let sandbox: PodRecord["sandbox"];
+    try {
+      sandbox = await runtime.createSandbox(manifest, uid);
+    } catch (err) {
+      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
+    }
+    const record: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
+    const live: LivePod = { record, lock: pLimit(1) };
+    this.pods.set(k, live);
+    this.state.save(record);
+    try {
+      await live.lock(async () => {
+        const started = Date.now();
+        record.containers = await restorePodContainers({ runtime, pod: record, checkpointDir: dir, manifest: checkpoint });
+        this.state.save(record);
+        await startRestoredContainers(runtime, record, record.containers);
+        this.log({ msg: "pod restored", pod: k, from: `${namespace}/${from}`, containers: record.containers.length, ms: Date.now() - started });
+      });
+    } catch (err) {
+      this.log({ msg: "pod restore failed", pod: k, from: `${namespace}/${from}`, error: (err as Error).message });
+      await this.deletePod(namespace, name).catch(() => undefined);
+      throw new BackendError("runtime", `restoring ${k} from podcheckpoint ${namespace}/${from}: ${(err as Error).message}`, { cause: err });
+    }
+    return podObject(record, runtime, this.nodeName);
   }
 
   async applyPod(text: string): Promise<unknown> {
@@ -92,6 +215,10 @@ export class NodeAgent implements NodeBackend {
     const existing = this.pods.get(k);
     if (existing && JSON.stringify(existing.record.manifest.spec) === JSON.stringify(manifest.spec)) {
       return podObject(existing.record, this.opts.runtime, this.nodeName);
+    }
+    if (manifest.spec.restoreFrom) {
+      if (existing) throw new BackendError("invalid", `pod ${k} exists already: a restore makes a new pod`);
+      return this.restoreFromPodCheckpoint(manifest);
     }
     if (existing) await this.deletePod(manifest.metadata.namespace, manifest.metadata.name);
     const uid = manifest.metadata.uid ?? randomUUID();

@@ -64,6 +64,8 @@ export const PodManifestSchema = z.object({
     initContainers: z.array(z.unknown()).max(0, "initContainers are not supported by this node").optional(),
     volumes: z.array(Volume).default([]),
     hostNetwork: z.literal(false, "hostNetwork pods are not supported by this node").optional(),
+    /** A PodCheckpoint of the pod's namespace: the pod is restored from it instead of created (KEP-5823). */
+    restoreFrom: z.string().max(253).regex(NAME, "spec.restoreFrom must name a PodCheckpoint: lower-case letters, digits and '-'").optional(),
   }),
 });
 

@@ -8,7 +8,10 @@
  * checkpoint, from an archive on the node or a checkpoint image, is first rewritten into the layout
  * containerd reads (containerd-restore-archive.ts).
  */
-import { checkpointOutput, type CommonAgentOptions } from "../agent-options.js";
+import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "../agent-options.js";
+import type { PodCheckpointManifest } from "../../checkpoint/pod-checkpoint-manifest.js";
+import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "../pod-checkpoints.js";
+import { podCheckpointMethods } from "../pod-checkpoint-backend.js";
 import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -75,12 +78,26 @@ export class CriNodeAgent implements NodeBackend {
   private readonly lock = keyedLocks();
   private readonly log: (event: Record<string, unknown>) => void;
   private timer: NodeJS.Timeout | undefined;
+  private podCheckpoints!: PodCheckpoints;
+  readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
+  readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
+  readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
+  readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
+  readonly checkpointPod: NodeBackend["checkpointPod"];
 
   private constructor(readonly opts: CriAgentOptions) {
     this.nodeName = opts.nodeName;
     this.cri = opts.client;
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
+    const ceiling = opts.podCheckpointTimeoutSeconds ?? DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS;
+    ({
+      applyPodCheckpoint: this.applyPodCheckpoint,
+      listPodCheckpoints: this.listPodCheckpoints,
+      getPodCheckpoint: this.getPodCheckpoint,
+      deletePodCheckpoint: this.deletePodCheckpoint,
+      checkpointPod: this.checkpointPod,
+    } = podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => (await this.pod(ns, name)) !== undefined, ceiling));
   }
 
   /** Checks that the runtime answers, cleans up after a crash and starts reconciling. */
@@ -95,6 +112,17 @@ export class CriNodeAgent implements NodeBackend {
     // A migration's source left stopped by an agent that died before the resume.
     const continued = await agent.continueAll();
     if (continued.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: continued });
+    agent.podCheckpoints = PodCheckpoints.open({
+      stateDir: join(opts.root, "podcheckpoints"),
+      checkpointRoot: podCheckpointsDir(opts),
+      nodeName: opts.nodeName,
+      ceilingSeconds: opts.podCheckpointTimeoutSeconds,
+      log: agent.log,
+      runner: {
+        sourcePod: (ns, name) => agent.pod(ns, name),
+        checkpoint: (req) => agent.checkpointWholePod(req),
+      },
+    });
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
     agent.timer.unref();
@@ -103,7 +131,12 @@ export class CriNodeAgent implements NodeBackend {
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    void this.podCheckpoints?.close();
     this.cri.close();
+  }
+
+  private async checkpointWholePod(req: { namespace: string; name: string }): Promise<PodCheckpointManifest> {
+    throw new Error(`pod ${req.namespace}/${req.name}: pod checkpoints are not available on the CRI runtime`);
   }
 
   // ---- pods
