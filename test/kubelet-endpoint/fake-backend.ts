@@ -2,6 +2,12 @@
  * A NodeBackend that records every call, for tests that must show what reached the node (and that
  * a 401 or 403 never did). Each method's behaviour can be replaced per test.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PodCheckpoints, type PodCheckpointRunner } from "../../src/node/pod-checkpoints.js";
+import { podCheckpointMethods } from "../../src/node/pod-checkpoint-backend.js";
+import { POD_CHECKPOINT_MANIFEST, type PodCheckpointManifest } from "../../src/checkpoint/pod-checkpoint-manifest.js";
 import {
   BackendError,
   type CheckpointRequest,
@@ -20,7 +26,25 @@ export type BackendCall =
   | { method: "restorePod"; req: RestoreRequest }
   | { method: "containerLog"; req: LogRequest; maxBytes: number }
   | { method: "pullImage"; image: string }
-  | { method: "pushImage"; image: string; target: string };
+  | { method: "pushImage"; image: string; target: string }
+  | { method: "podCheckpoint"; namespace: string; name: string; dir: string; deadline: number };
+
+/** A pod checkpoint's manifest as a runtime would write it, for default/web (uid u-1). */
+export function webPodCheckpointManifest(): PodCheckpointManifest {
+  const t = new Date().toISOString();
+  return {
+    apiVersion: "ckpt.dev/v1alpha1",
+    kind: "PodCheckpointManifest",
+    pod: { namespace: "default", name: "web", uid: "u-1" },
+    nodeName: "node-a",
+    runtime: "fake",
+    startedAt: t,
+    completedAt: t,
+    podTemplate: { metadata: { labels: {}, annotations: {} }, spec: { containers: [{ name: "app", image: `busybox@sha256:${"cd".repeat(32)}` }] } },
+    sandbox: { hostname: "web" },
+    containers: [{ name: "app", archive: "app.tar", bytes: 0, sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", image: `busybox@sha256:${"cd".repeat(32)}`, pausedAt: t, captureStartedAt: t, capturedAt: t, resumedAt: t }],
+  };
+}
 
 /** The CRI-format log of default/web/app. */
 export const WEB_LOG = [
@@ -88,6 +112,42 @@ export class FakeBackend implements NodeBackend {
     this.known(req.namespace, req.pod, req.container);
     return WEB_LOG;
   }
+
+  /**
+   * Pod checkpoints go through the node's real PodCheckpoints (state in a temp directory); only the
+   * runtime's work is scripted: by default it writes default/web's manifest.
+   */
+  podCheckpointImpl: PodCheckpointRunner["checkpoint"] = async (req) => {
+    const m = webPodCheckpointManifest();
+    writeFileSync(join(req.dir, "app.tar"), "");
+    writeFileSync(join(req.dir, POD_CHECKPOINT_MANIFEST), JSON.stringify(m));
+    return m;
+  };
+
+  readonly podCheckpointRoot = mkdtempSync(join(tmpdir(), "ckpt-fake-pod-checkpoints-"));
+  private store: PodCheckpoints | undefined;
+  private podCheckpointStore(): PodCheckpoints {
+    this.store ??= PodCheckpoints.open({
+      stateDir: join(this.podCheckpointRoot, "state"),
+      checkpointRoot: join(this.podCheckpointRoot, "pod-checkpoints"),
+      nodeName: this.nodeName,
+      ceilingSeconds: 15,
+      runner: {
+        sourcePod: async (namespace, name) => (namespace === "default" && name === "web" ? { uid: "u-1" } : undefined),
+        checkpoint: (req) => {
+          this.calls.push({ method: "podCheckpoint", namespace: req.namespace, name: req.name, dir: req.dir, deadline: req.deadline });
+          return this.podCheckpointImpl(req);
+        },
+      },
+    });
+    return this.store;
+  }
+  private readonly podCheckpointApi = podCheckpointMethods(() => this.podCheckpointStore(), async (ns, name) => ns === "default" && name === "web", 15);
+  readonly applyPodCheckpoint = this.podCheckpointApi.applyPodCheckpoint;
+  readonly listPodCheckpoints = this.podCheckpointApi.listPodCheckpoints;
+  readonly getPodCheckpoint = this.podCheckpointApi.getPodCheckpoint;
+  readonly deletePodCheckpoint = this.podCheckpointApi.deletePodCheckpoint;
+  readonly checkpointPod = this.podCheckpointApi.checkpointPod;
 
   private known(namespace: string, pod: string, container: string): void {
     if (namespace !== "default" || pod !== "web") throw new BackendError("not-found", "pod does not exist");
