@@ -51,6 +51,8 @@ function serveCommand(): Command {
     .option("--max-checkpoints-size <size>", "keep the archives under this total size, oldest deleted first (e.g. 20G)", size("--max-checkpoints-size"))
     .option("--seal-recipient <age1…>", "seal every checkpoint archive for this age recipient (repeatable); the response names ARCHIVE.tar.age", collect, [] as string[])
     .option("--seal-identity <file>", "age identity file that opens sealed archives (ARCHIVE.tar.age) given to restore")
+    .option("--pod-checkpoints-dir <dir>", "where pod checkpoints (PodCheckpoint objects) are written (default: pod-checkpoints beside --checkpoints-dir)")
+    .option("--pod-checkpoint-timeout <seconds>", "the ceiling of a pod checkpoint's timeout, and the timeout of one that gives none", int("--pod-checkpoint-timeout"), 15)
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -75,6 +77,8 @@ function serveCommand(): Command {
         ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
         sealRecipients: o.sealRecipient,
         ...(o.sealIdentity !== undefined ? { sealIdentity: o.sealIdentity } : {}),
+        ...(o.podCheckpointsDir ? { podCheckpointsDir: o.podCheckpointsDir } : {}),
+        podCheckpointTimeoutSeconds: o.podCheckpointTimeout,
       });
       if (settings.sealRecipients.length) {
         const { checkRecipient } = await import("../checkpoint/seal/file-key.js");

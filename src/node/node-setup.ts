@@ -42,6 +42,10 @@ export const NodeSettingsSchema = z.object({
   sealRecipients: z.array(z.string()).default([]),
   /** age identity file that opens sealed archives given to restore. */
   sealIdentity: z.string().optional(),
+  /** The pod checkpoint root; default `pod-checkpoints` beside checkpointsDir. */
+  podCheckpointsDir: z.string().optional(),
+  /** The ceiling of a pod checkpoint's timeout (KEP-5823's podCheckpointTimeout). */
+  podCheckpointTimeoutSeconds: z.number().int().min(1).max(3600).default(15),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -67,6 +71,10 @@ export async function openNodeAgent(
   const identities = settings.sealIdentity !== undefined ? readIdentityFile(settings.sealIdentity) : undefined;
   const archiveOpen = identities ? { archiveOpen: { identities: () => identities } } : {};
   const sealing = { ...(settings.sealRecipients.length ? { sealRecipients: settings.sealRecipients } : {}), ...archiveOpen };
+  const podCheckpoints = {
+    ...(settings.podCheckpointsDir ? { podCheckpointsDir: settings.podCheckpointsDir } : {}),
+    podCheckpointTimeoutSeconds: settings.podCheckpointTimeoutSeconds,
+  };
   const retention =
     settings.keepCheckpointsPerContainer !== undefined || settings.maxCheckpointsBytes !== undefined
       ? { retention: { keepPerContainer: settings.keepCheckpointsPerContainer, maxTotalBytes: settings.maxCheckpointsBytes } }
@@ -85,6 +93,7 @@ export async function openNodeAgent(
       publishing,
       ...retention,
       ...sealing,
+      ...podCheckpoints,
     });
   }
   const runtime = new PodRuntime({
@@ -112,5 +121,6 @@ export async function openNodeAgent(
     publishing,
     ...retention,
     ...sealing,
+    ...podCheckpoints,
   });
 }
