@@ -21,7 +21,7 @@ import {
   type CheckpointedContainer,
   type PodCheckpointManifest,
 } from "../checkpoint/pod-checkpoint-manifest.js";
-import { isTempName, writeCrioArchive, writeFileAtomically } from "../checkpoint/writer/index.js";
+import { writeCrioArchive, writeFileAtomically } from "../checkpoint/writer/index.js";
 import {
   captureFrozen,
   checkFreeSpace,
@@ -133,7 +133,7 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
       }),
     );
 
-    const manifest = PodCheckpointManifestSchema.parse({
+    const parsed = PodCheckpointManifestSchema.safeParse({
       apiVersion: POD_CHECKPOINT_API_VERSION,
       kind: POD_CHECKPOINT_KIND,
       pod: { namespace, name, uid: pod.uid },
@@ -160,6 +160,12 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
         };
       }),
     });
+    if (!parsed.success) {
+      // The caller's pod template is the only part that can be wrong.
+      const issue = parsed.error.issues[0]!;
+      throw new CheckpointError(`${what}: ${POD_CHECKPOINT_MANIFEST}: ${issue.path.join(".")}: ${issue.message}`);
+    }
+    const manifest = parsed.data;
     const manifestPath = join(outputDir, POD_CHECKPOINT_MANIFEST);
     await writeFileAtomically(
       manifestPath,
@@ -173,7 +179,7 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
     written.push(manifestPath);
     return manifest;
   } catch (err) {
-    await removeWritten(outputDir, written);
+    await removeWritten(written);
     // Past the deadline (or cancelled), whatever step noticed it, that is the reason.
     if (abort.signal.aborted && abort.signal.reason instanceof CheckpointError) throw abort.signal.reason;
     const message = err instanceof Error ? err.message : String(err);
@@ -219,8 +225,7 @@ async function inContainer<T>(c: ContainerRecord, fn: () => Promise<T>): Promise
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof Error && !err.message.startsWith(`container ${c.name}`)) err.message = `container ${c.name}: ${err.message}`;
-    throw err;
+    throw new CheckpointError(`container ${c.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 
@@ -257,9 +262,7 @@ async function resumeAll(runtime: PodRuntime, containers: ContainerRecord[], pau
   );
 }
 
-/** What this checkpoint put into the output directory, and any temp file a cut-short write left. */
-async function removeWritten(outputDir: string, written: string[]): Promise<void> {
+/** What this checkpoint put into the output directory (a write that failed removed its own temp file). */
+async function removeWritten(written: string[]): Promise<void> {
   for (const path of written) await rm(path, { force: true });
-  const temps = await readdir(outputDir).then((names) => names.filter(isTempName), () => []);
-  for (const t of temps) await rm(join(outputDir, t), { force: true });
 }

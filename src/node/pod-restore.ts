@@ -15,7 +15,7 @@
 import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileSha256 } from "../checkpoint/file-sha256.js";
-import type { PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
+import { POD_CHECKPOINT_MANIFEST, PodCheckpointManifestSchema, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
 import { RestoreError } from "./container-restore.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import { ensureLoopbackUp, holdLoopback, releaseLoopback } from "./pod-loopback.js";
@@ -44,8 +44,15 @@ export interface PodRestoreRequest {
  * checkpoint does not hold are not created here.
  */
 export async function restorePodContainers(req: PodRestoreRequest): Promise<ContainerRecord[]> {
-  const { runtime, pod, checkpointDir, manifest } = req;
+  const { runtime, pod, checkpointDir } = req;
   const what = `pod ${pod.manifest.metadata.namespace}/${pod.manifest.metadata.name}`;
+  // Its archive names become paths: checked again, whoever made the object.
+  const checked = PodCheckpointManifestSchema.safeParse(req.manifest);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new RestoreError(`${join(checkpointDir, POD_CHECKPOINT_MANIFEST)}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+  }
+  const manifest = checked.data;
   const specs = manifest.containers.map((cc) => {
     const spec = pod.manifest.spec.containers.find((s) => s.name === cc.name);
     if (!spec) throw new RestoreError(`${what}: the checkpoint's container ${cc.name} is not in the pod's spec`);

@@ -248,6 +248,21 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     await waitFor("the counter to go on", () => (numbers(logOf(container(source, "counter")), "count").length > counted + 3 ? true : undefined));
   });
 
+  it("a container that fails to checkpoint fails the pod's: CRIU's reason named, every container running, nothing written", async () => {
+    const out = mkdtempSync(join(env.dir, "pod-checkpoint-"));
+    env.criuMode("fail");
+    try {
+      await expect(
+        checkpointPod({ runtime, pod: source, containers: source.containers, outputDir: out, deadline: Date.now() + 60_000, nodeName: "test-node", podTemplate: podTemplate(source) }),
+      ).rejects.toThrow(/^pod default\/talk: container (server|client|counter|caller): runc checkpoint .*/);
+    } finally {
+      env.criuMode(undefined);
+    }
+    expect(readdirSync(out)).toEqual([]);
+    for (const c of source.containers) expect((await runtime.state(c.id))?.status, c.name).toBe("running");
+    expect(env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []))).toEqual([]);
+  });
+
   it("refuses a corrupted archive (sha256 mismatch) before creating anything", async () => {
     const copy = join(env.dir, "corrupted");
     mkdirSync(copy);
