@@ -6,20 +6,15 @@
  * A migration asks for the container to stay paused once the archive is written, so that nothing it
  * does after the checkpoint is lost; any failure still resumes it.
  */
-import { statfsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { bindMountsOf, rootfsDiff, rootfsDiffExcludes, writeCrioArchive } from "../checkpoint/writer/index.js";
-import { rootfsPaths } from "./container-rootfs.js";
+import { writeCrioArchive } from "../checkpoint/writer/index.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
 import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 import { checkpointFileName } from "./checkpoint-name.js";
 import { stepTimer } from "./step-timer.js";
-import { criuLogError } from "./criu-log.js";
+import { captureFrozen, checkFreeSpace, CheckpointError, closeCapture, crioArchiveInput, openCapture, resume, type CapturedContainer, type ContainerCapture } from "./container-capture.js";
 
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
+export { CheckpointError, resume } from "./container-capture.js";
 
 export interface ContainerCheckpointRequest {
   runtime: PodRuntime;
@@ -48,48 +43,21 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   const timer = setTimeout(() => abort.abort(new CheckpointError(`timed out after ${timeoutSeconds} s`)), timeoutSeconds * 1000);
   const deadline = Date.now() + timeoutSeconds * 1000;
   const memory = await memoryUsage(pod.uid, id);
-  const work = await mkdtemp(join(runtime.checkpointWorkBase(memory), `${id.slice(0, 12)}-`));
   const steps = stepTimer();
+  let cap: ContainerCapture | undefined;
   let paused = false;
   try {
-    // An exited container (its shim has ended) has nothing to checkpoint.
-    if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
-    const dir = runtime.containerDir(id);
+    cap = await openCapture(runtime, container, runtime.checkpointWorkBase(memory));
     checkFreeSpace(req.checkpointsDir, memory, req.reserveBytes ?? 64 << 20);
-    const imagesDir = join(work, "checkpoint");
-    const diffTar = join(work, "rootfs-diff.tar");
-    const spec = runtime.bundleSpec(id);
-    const bindMounts = await bindMountsOf(spec);
     steps.mark("prepare");
 
-    let diff: Awaited<ReturnType<typeof rootfsDiff>>;
+    let captured: CapturedContainer;
     await runtime.runc.pause(id);
     paused = true;
-    // The log as it stood at the freeze: what the container writes after it (running on, or a
-    // restore of this archive) is not the checkpoint's. Lines still in the pipe are in the dump.
-    const logBytes = await stat(container.logPath).then((s) => s.size, () => undefined);
     steps.mark("pause");
     let dumped = false;
     try {
-      // Both while the container is frozen, so files and memory agree; side by side, because a
-      // frozen container changes neither, and its frozen time is what users feel.
-      const [diffResult, dump] = await Promise.allSettled([
-        rootfsDiff(rootfsPaths(dir).upper, diffTar, {
-          exclude: rootfsDiffExcludes(spec),
-          lowerDirs: [...container.layers].reverse(),
-          signal: abort.signal,
-        }),
-        runtime.runc.checkpoint(id, {
-          imagePath: imagesDir,
-          workPath: work,
-          tcpEstablished: req.tcpEstablished,
-          timeoutMs: Math.max(1, deadline - Date.now()),
-          signal: abort.signal,
-        }),
-      ]);
-      if (dump.status === "rejected") throw await withCriuError(dump.reason, join(work, "dump.log"));
-      if (diffResult.status === "rejected") throw diffResult.reason;
-      diff = diffResult.value;
+      captured = await captureFrozen(runtime, cap, { tcpEstablished: req.tcpEstablished, deadline, signal: abort.signal });
       dumped = !abort.signal.aborted;
     } finally {
       // Whatever happened (CRIU failed, was killed, the diff failed), the container runs on.
@@ -102,36 +70,11 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     }
     if (abort.signal.aborted) throw abort.signal.reason;
 
-    const configDump = {
-      id,
-      name: (spec.annotations as Record<string, string> | undefined)?.["io.kubernetes.cri-o.Name"] ?? container.name,
-      rootfsImage: container.image.reference,
-      rootfsImageRef: container.image.imageId,
-      rootfsImageName: container.image.name,
-      runtime: "runc",
-      createdTime: container.createdAt,
-      checkpointedTime: new Date().toISOString(),
-      restored: container.restoredFrom !== undefined,
-    };
+    const input = crioArchiveInput(cap, captured);
     for (;;) {
       const target = join(req.checkpointsDir, checkpointFileName(pod.manifest.metadata.name, pod.manifest.metadata.namespace, container.name, new Date()));
       try {
-        const written = await writeCrioArchive(
-          target,
-          {
-            imagesDir,
-            dumpLog: join(work, "dump.log"),
-            statsDump: join(work, "stats-dump"),
-            config: configDump,
-            spec,
-            bindMounts,
-            rootfsDiffTar: diff.files.length > 0 ? diffTar : undefined,
-            deletedFiles: diff.deleted.length > 0 ? diff.deleted : undefined,
-            containerLog: container.logPath,
-            ...(logBytes !== undefined ? { containerLogBytes: logBytes } : {}),
-          },
-          { signal: abort.signal },
-        );
+        const written = await writeCrioArchive(target, input, { signal: abort.signal });
         steps.mark("archive");
         req.onPhases?.(steps.done());
         return written;
@@ -152,36 +95,6 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     throw new CheckpointError(err instanceof Error ? err.message : String(err), { cause: err });
   } finally {
     clearTimeout(timer);
-    await rm(work, { recursive: true, force: true });
+    if (cap) await closeCapture(cap);
   }
 }
-
-/** runc says only that CRIU failed; CRIU's log says why. The first error line goes into the message. */
-async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
-  const why = criuLogError(await readFile(dumpLog, "utf8").catch(() => ""));
-  if (!(err instanceof Error)) return err;
-  // runc points at its log file, which goes away with the work directory.
-  const runcSaid = err.message.replace(/\s*(\\n|\n)log file: .*$/s, "");
-  if (!why) return new CheckpointError(runcSaid, { cause: err });
-  return new CheckpointError(`${runcSaid}; CRIU: ${why}`, { cause: err });
-}
-
-/** `runc resume`; when that fails, whatever state runc reports decides whether to try again. */
-export async function resume(runtime: PodRuntime, id: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (await runtime.runc.resume(id).then(() => true, () => false)) return;
-    if ((await runtime.state(id))?.status !== "paused") return;
-  }
-}
-
-/** Refuses to start when the archive (about the container's memory plus its changed files) cannot fit. */
-function checkFreeSpace(dir: string, memory: number, reserve: number): void {
-  const fs = statfsSync(dir);
-  const free = fs.bavail * fs.bsize;
-  const needed = memory + reserve;
-  if (free < needed) {
-    throw new CheckpointError(`not enough free space in ${dir}: ${mib(free)} MiB free, about ${mib(needed)} MiB needed`);
-  }
-}
-
-const mib = (n: number) => Math.round(n / (1 << 20));

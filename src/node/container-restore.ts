@@ -13,7 +13,7 @@ import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { CONTAINER_LOG_MEMBERS } from "../checkpoint/layout-names.js";
 import type { ImageDir } from "../criu-images/index.js";
 import { isBindMount, normalizeDestination, type SpecMount } from "../restore/bind-mount-policy.js";
-import { archiveFacts, hostFacts, preflight } from "../restore/restore-preflight.js";
+import { archiveFacts, hostFacts, keepsLoopbackTcp, preflight, type PreflightOptions } from "../restore/restore-preflight.js";
 import { applyRootfsDiff, safeComponents } from "../restore/rootfs-apply.js";
 import { rootfsPaths } from "./container-rootfs.js";
 
@@ -34,6 +34,8 @@ export interface RestorePlan {
   rootMode: number | undefined;
   /** What the user should know (kernel differences, TCP connections). */
   notes: string[];
+  /** Restore the container's TCP connections (CRIU's tcp-established) rather than close them (tcp-close). */
+  tcpEstablished: boolean;
 }
 
 /** Is this image reference a checkpoint archive on this node's disk (CRI-O's local restore)? */
@@ -56,8 +58,12 @@ export async function checkpointedContainerName(checkpoint: string, open: OpenOp
   }
 }
 
-/** `open` opens a sealed archive (the node's identity). */
-export async function planRestore(archive: string, criu: string, runtime: string, open: OpenOptions = {}): Promise<RestorePlan> {
+/**
+ * `open` opens a sealed archive (the node's identity). Connections are closed (the pod's address
+ * changes) unless `keepLoopbackTcp` says the pod's containers come back together and this one's are
+ * all on loopback.
+ */
+export async function planRestore(archive: string, criu: string, runtime: string, open: OpenOptions = {}, opts: PreflightOptions = {}): Promise<RestorePlan> {
   let cp: Checkpoint;
   try {
     cp = await Checkpoint.open(archive, open);
@@ -68,12 +74,14 @@ export async function planRestore(archive: string, criu: string, runtime: string
     if (!cp.archive.has("checkpoint/inventory.img")) throw new RestoreError(`${archive}: not a complete checkpoint (no checkpoint/inventory.img)`);
     const config = cp.config();
     const spec = cp.spec() as { process?: Record<string, unknown>; mounts?: SpecMount[] };
-    const report = preflight(archiveFacts(cp), hostFacts(criu, runtime));
+    const facts = archiveFacts(cp);
+    const report = preflight(facts, hostFacts(criu, runtime), undefined, opts);
     if (report.errors.length) throw new RestoreError(`${archive} cannot be restored on this node: ${report.errors.join("; ")}`);
     const baseImage = config.rootfsImage ?? config.rootfsImageName;
     if (!baseImage) throw new RestoreError(`${archive}: config.dump names no base image (rootfsImage or rootfsImageName)`);
     if (!spec.process) throw new RestoreError(`${archive}: spec.dump has no process`);
-    return { archive, checkpoint: cp, baseImage, process: spec.process, mounts: spec.mounts ?? [], rootMode: rootMode(cp.images), notes: report.notes };
+    const tcpEstablished = (opts.keepLoopbackTcp ?? false) && keepsLoopbackTcp(facts);
+    return { archive, checkpoint: cp, baseImage, process: spec.process, mounts: spec.mounts ?? [], rootMode: rootMode(cp.images), notes: report.notes, tcpEstablished };
   } catch (err) {
     cp.close();
     throw err;

@@ -13,6 +13,7 @@ import { NodeAgent } from "./agent.js";
 import { CriNodeAgent } from "./cri/cri-agent.js";
 import { ImageStore } from "./images/image-store.js";
 import { readIdentityFile } from "../checkpoint/seal/identity-file.js";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { DEFAULT_CNI_PLUGIN_DIR, PodNetwork } from "./pod-network.js";
 import { PodRuntime } from "./pod-runtime.js";
 import { Runc } from "./runc.js";
@@ -55,6 +56,36 @@ function defaultMemoryWorkDir(root: string): string | undefined {
   return `/dev/shm/ckpt-work-${createHash("sha256").update(resolve(root)).digest("hex").slice(0, 12)}`;
 }
 
+/** The built-in runc runtime of a node with these settings (its runc, pod network and image store). */
+export function openPodRuntime(
+  settings: NodeSettings,
+  shimCommand: string[],
+  log?: (event: Record<string, unknown>) => void,
+  archiveOpen: OpenOptions | undefined = archiveOpenOf(settings),
+): PodRuntime {
+  return new PodRuntime({
+    root: settings.root,
+    runc: new Runc({ root: join(settings.root, "runc"), binary: settings.runc, criu: settings.criu }),
+    network: new PodNetwork({
+      bridge: settings.bridge,
+      subnet: settings.podSubnet,
+      ipamDataDir: join(settings.root, "ipam"),
+      pluginDir: settings.cniPluginDir,
+    }),
+    images: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
+    shimCommand,
+    log,
+    memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
+    ...(archiveOpen ? { archiveOpen } : {}),
+  });
+}
+
+/** How restores open sealed archives: with the node's age identity, when it has one. */
+function archiveOpenOf(settings: NodeSettings): OpenOptions | undefined {
+  const identities = settings.sealIdentity !== undefined ? readIdentityFile(settings.sealIdentity) : undefined;
+  return identities ? { identities: () => identities } : undefined;
+}
+
 export async function openNodeAgent(
   settings: NodeSettings,
   shimCommand: string[],
@@ -68,8 +99,8 @@ export async function openNodeAgent(
     workDir: join(settings.root, "tmp"),
     ...(settings.registryAuthFile ? { authFile: settings.registryAuthFile } : {}),
   };
-  const identities = settings.sealIdentity !== undefined ? readIdentityFile(settings.sealIdentity) : undefined;
-  const archiveOpen = identities ? { archiveOpen: { identities: () => identities } } : {};
+  const open = archiveOpenOf(settings);
+  const archiveOpen = open ? { archiveOpen: open } : {};
   const sealing = { ...(settings.sealRecipients.length ? { sealRecipients: settings.sealRecipients } : {}), ...archiveOpen };
   const podCheckpoints = {
     ...(settings.podCheckpointsDir ? { podCheckpointsDir: settings.podCheckpointsDir } : {}),
@@ -96,21 +127,7 @@ export async function openNodeAgent(
       ...podCheckpoints,
     });
   }
-  const runtime = new PodRuntime({
-    root: settings.root,
-    runc: new Runc({ root: join(settings.root, "runc"), binary: settings.runc, criu: settings.criu }),
-    network: new PodNetwork({
-      bridge: settings.bridge,
-      subnet: settings.podSubnet,
-      ipamDataDir: join(settings.root, "ipam"),
-      pluginDir: settings.cniPluginDir,
-    }),
-    images: new ImageStore(join(settings.root, "images"), { insecureRegistries: settings.insecureRegistries }),
-    shimCommand,
-    log,
-    memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
-    ...archiveOpen,
-  });
+  const runtime = openPodRuntime(settings, shimCommand, log, open);
   return NodeAgent.open({
     nodeName: settings.nodeName,
     root: settings.root,

@@ -55,6 +55,17 @@ export interface PodRuntimeOptions {
   archiveOpen?: OpenOptions;
 }
 
+/** How a container is restored from a checkpoint (PodRuntime.restoreContainer). */
+export interface ContainerRestoreOptions {
+  /** The base image's pull policy (default: the container's, else IfNotPresent). */
+  pullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** CRIU leaves the restored processes stopped; SIGCONT starts them (a pod restored whole). */
+  leaveStopped?: boolean;
+  /** The pod's containers come back together: connections on loopback only are restored, not closed. */
+  keepLoopbackTcp?: boolean;
+  steps?: StepTimer;
+}
+
 export class RuntimeError extends Error {
   override name = "RuntimeError";
 }
@@ -148,22 +159,31 @@ export class PodRuntime {
    */
   async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
-    const criu = this.runc.criu ?? "criu";
     const steps = stepTimer();
     const found = await this.checkpointLocation(c.image, pullPolicy);
     steps.mark("image");
-    const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc", this.opts.archiveOpen) : undefined;
+    if (found.checkpoint === undefined) return this.createContainer(pod, c, restartCount, found.image!, undefined);
+    return this.restoreContainer(pod, c, restartCount, found.checkpoint, { pullPolicy, steps });
+  }
+
+  /**
+   * Creates one of the pod's containers from a checkpoint (an archive, or a checkpoint image's unpacked
+   * layer) with `runc restore` under its shim; returns its record once runc reports it running (with
+   * `leaveStopped`, its processes are then stopped until they get SIGCONT).
+   */
+  async restoreContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, checkpoint: string, opts: ContainerRestoreOptions = {}): Promise<ContainerRecord> {
+    const steps = opts.steps ?? stepTimer();
+    const plan = await planRestore(checkpoint, this.runc.criu ?? "criu", "runc", this.opts.archiveOpen, { keepLoopbackTcp: opts.keepLoopbackTcp ?? false });
     try {
-      if (!plan) return await this.createContainer(pod, c, restartCount, found.image!, undefined);
       steps.mark("plan");
       if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
-      const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy });
+      const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy: opts.pullPolicy ?? c.imagePullPolicy ?? "IfNotPresent" });
       steps.mark("base image");
-      const record = await this.createContainer(pod, c, restartCount, base, plan, steps);
+      const record = await this.createContainer(pod, c, restartCount, base, { plan, leaveStopped: opts.leaveStopped ?? false }, steps);
       this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...steps.done() });
       return record;
     } finally {
-      plan?.checkpoint.close();
+      plan.checkpoint.close();
     }
   }
 
@@ -212,10 +232,11 @@ export class PodRuntime {
     c: ContainerManifest,
     restartCount: number,
     image: ResolvedImage,
-    plan: RestorePlan | undefined,
+    restore: { plan: RestorePlan; leaveStopped: boolean } | undefined,
     steps?: StepTimer,
   ): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
+    const plan = restore?.plan;
     const pause = await this.runc.state(sandbox.id);
     if (!pause || pause.status !== "running") throw new RuntimeError(`pod ${manifest.metadata.namespace}/${manifest.metadata.name}: its sandbox is not running`);
     const id = newId();
@@ -260,8 +281,7 @@ export class PodRuntime {
       if (plan) {
         // The process is the checkpoint's; what it was started with is kept for the next checkpoint.
         spec.process = { ...(spec.process as object), ...plan.process };
-        // Established connections cannot follow the pod to its new address: CRIU closes them.
-        writeFileSync(join(dir, "criu-restore.conf"), "tcp-close\n");
+        writeFileSync(join(dir, "criu-restore.conf"), restoreCriuConfig(plan.tcpEstablished, restore.leaveStopped));
         (spec.annotations as Record<string, string>)["org.criu.config"] = join(dir, "criu-restore.conf");
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
@@ -427,6 +447,15 @@ export async function recoverInterruptedCheckpoints(runtime: PodRuntime, contain
     }
   }
   return resumed;
+}
+
+/**
+ * The CRIU configuration file of a restore (runc hands it to CRIU through `org.criu.config`).
+ * Connections are closed unless the plan keeps them: a connection to another address cannot follow
+ * the pod to its new one.
+ */
+export function restoreCriuConfig(tcpEstablished: boolean, leaveStopped: boolean): string {
+  return [tcpEstablished ? "tcp-established" : "tcp-close", ...(leaveStopped ? ["leave-stopped"] : [])].join("\n") + "\n";
 }
 
 /** MemAvailable of /proc/meminfo, in bytes (0 when unknown: then nothing goes to memory). */

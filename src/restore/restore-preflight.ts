@@ -26,6 +26,11 @@ export interface ArchiveFacts {
   /** Established TCP connections in the dump. */
   establishedTcp: number;
   /**
+   * Connected TCP sockets (any state CRIU restores only with tcp-established: established, closing,
+   * half-open), those with both ends on loopback and the others; absent when there are none.
+   */
+  connectedTcp?: { loopback: number; other: number };
+  /**
    * x86_64 dumps: the CPU features ("avx", "mpx", "avx512f", "pku", "amx_tile") whose state some task
    * or thread had in use (core images' xsave.xstate_bv), over all of them; see cpu-features.ts.
    */
@@ -60,7 +65,16 @@ function runtimeFamily(r: string): string {
   return m ? m[1]! : r;
 }
 
-export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string): PreflightReport {
+export interface PreflightOptions {
+  /**
+   * The pod's containers are restored together into one network namespace: connections between
+   * them over loopback can be restored (both ends come back), so a container whose connections are
+   * all on loopback keeps them (see keepsLoopbackTcp).
+   */
+  keepLoopbackTcp?: boolean;
+}
+
+export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string, opts: PreflightOptions = {}): PreflightReport {
   const errors: string[] = [];
   const notes: string[] = [];
   const otherArch = archive.arch !== undefined && normArch(archive.arch) !== normArch(host.arch);
@@ -96,7 +110,18 @@ export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string
   if (k1 && k2 && (k1[0] !== k2[0] || k1[1] !== k2[1])) {
     notes.push(`kernel: the checkpoint was made on Linux ${archive.kernel}, this node runs ${host.kernel} (CRIU restores across kernels when the features it used exist)`);
   }
-  if (archive.establishedTcp > 0) {
+  const tcp = archive.connectedTcp;
+  if (opts.keepLoopbackTcp && tcp) {
+    if (keepsLoopbackTcp(archive)) {
+      notes.push(`TCP: ${tcp.loopback} connection(s) on loopback are restored with the pod's other containers; listening sockets are restored`);
+    } else {
+      notes.push(
+        `TCP: ${tcp.loopback + tcp.other} connection(s) are closed: ${tcp.other} go to other addresses and the pod's address changes` +
+          (tcp.loopback ? `, so its ${tcp.loopback} loopback connection(s) are closed too` : "") +
+          "; listening sockets are restored",
+      );
+    }
+  } else if (archive.establishedTcp > 0) {
     if (newIp !== undefined && archive.ip !== undefined && newIp === archive.ip) {
       notes.push(`TCP: ${archive.establishedTcp} established connection(s) are restored (the pod keeps its address ${newIp})`);
     } else {
@@ -110,6 +135,16 @@ export function preflight(archive: ArchiveFacts, host: HostFacts, newIp?: string
   return { errors, notes };
 }
 
+/** With PreflightOptions.keepLoopbackTcp: are the container's connections restored (all on loopback)? */
+export function keepsLoopbackTcp(archive: Pick<ArchiveFacts, "connectedTcp">): boolean {
+  return (archive.connectedTcp?.other ?? 0) === 0;
+}
+
+/** Is an endpoint as `x sk` prints it ("127.0.0.1:80", "[::1]:80", "[::ffff:7f00:1]:80") on loopback? */
+export function isLoopbackEndpoint(endpoint: string): boolean {
+  return /^127\./.test(endpoint) || /^\[::1\]:/.test(endpoint) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]:/.test(endpoint);
+}
+
 /** dump.log's facts: "Version: 4.2.1 (gitid 0)" and "Running on HOST Linux 6.18.44-fc #1 SMP … x86_64". */
 export function dumpLogFacts(log: string): Pick<ArchiveFacts, "arch" | "kernel" | "criuVersion"> {
   const run = /\)\s+Running on \S+ Linux (\S+) .* (\S+)\s*$/m.exec(log);
@@ -121,12 +156,18 @@ export function archiveFacts(cp: Checkpoint): ArchiveFacts {
   const fromLog = log ? dumpLogFacts(Buffer.from(cp.archive.read(log)).toString("utf8")) : {};
   // One socket may be open in several processes (inherited fds): count each once.
   const established = new Set<number>();
+  const loopback = new Set<number>();
+  const other = new Set<number>();
   for (const s of processSockets(cp.images)) {
-    if (s.proto.startsWith("tcp") && s.state === "ESTABLISHED") established.add(s.ino);
+    if (!s.proto.startsWith("tcp")) continue;
+    if (s.state === "ESTABLISHED") established.add(s.ino);
+    if (s.state === "LISTEN" || s.state === "CLOSE") continue;
+    (isLoopbackEndpoint(s.local) && isLoopbackEndpoint(s.peer) ? loopback : other).add(s.ino);
   }
   const establishedTcp = established.size;
   const info = cp.hasMetadata ? cp.container() : undefined;
   const facts: ArchiveFacts = { ...fromLog, runtime: info?.runtime || undefined, ip: info?.ip, establishedTcp };
+  if (loopback.size + other.size > 0) facts.connectedTcp = { loopback: loopback.size, other: other.size };
   const cpuFeatures = dumpCpuFeatures(cp.images);
   if (cpuFeatures) facts.cpuFeatures = cpuFeatures;
   if (cp.images.has("cpuinfo.img")) facts.cpuinfoImage = true;

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { MountPolicyError, restoredBindMounts } from "../../src/restore/bind-mount-policy.js";
 import { missingCpuFeatures, parseCpuinfoFlags, xstateFeatures } from "../../src/restore/cpu-features.js";
-import { archiveFacts, dumpLogFacts, hostFacts, preflight, type ArchiveFacts, type HostFacts } from "../../src/restore/restore-preflight.js";
+import { archiveFacts, dumpLogFacts, hostFacts, isLoopbackEndpoint, keepsLoopbackTcp, preflight, type ArchiveFacts, type HostFacts } from "../../src/restore/restore-preflight.js";
 import { REPO } from "../support/ckpt-cli.js";
 import { FIXTURE_DIRS, haveFixtures } from "../support/fixtures.js";
 
@@ -40,6 +40,28 @@ describe("preflight", () => {
     expect(preflight({ ...ARCHIVE, establishedTcp: 1 }, HOST, "10.88.0.9").notes).toEqual([
       "TCP: 1 established connection(s) are restored (the pod keeps its address 10.88.0.9)",
     ]);
+  });
+
+  it("keeps a container's connections when its pod is restored whole and they are all on loopback", () => {
+    const loopbackOnly = { ...ARCHIVE, establishedTcp: 1, connectedTcp: { loopback: 1, other: 0 } };
+    expect(keepsLoopbackTcp(loopbackOnly)).toBe(true);
+    expect(preflight(loopbackOnly, HOST, "10.88.0.20", { keepLoopbackTcp: true }).notes).toEqual([
+      "TCP: 1 connection(s) on loopback are restored with the pod's other containers; listening sockets are restored",
+    ]);
+    const mixed = { ...ARCHIVE, establishedTcp: 3, connectedTcp: { loopback: 1, other: 2 } };
+    expect(keepsLoopbackTcp(mixed)).toBe(false);
+    expect(preflight(mixed, HOST, "10.88.0.20", { keepLoopbackTcp: true }).notes).toEqual([
+      "TCP: 3 connection(s) are closed: 2 go to other addresses and the pod's address changes, so its 1 loopback connection(s) are closed too; listening sockets are restored",
+    ]);
+    // A container restored on its own closes them all, loopback or not.
+    expect(preflight(loopbackOnly, HOST, "10.88.0.20").notes).toEqual([
+      "TCP: 1 established connection(s) are closed: the pod's address changes (10.88.0.9 → 10.88.0.20); listening sockets are restored",
+    ]);
+  });
+
+  it("tells loopback endpoints as `x sk` prints them", () => {
+    for (const e of ["127.0.0.1:9000", "127.1.2.3:1", "[::1]:9000", "[::ffff:7f00:1]:9000"]) expect(isLoopbackEndpoint(e), e).toBe(true);
+    for (const e of ["10.88.0.9:9000", "0.0.0.0:0", "[::]:0", "[::ffff:a58:9]:9000", "[fe80::1]:22", "1.127.0.0:1"]) expect(isLoopbackEndpoint(e), e).toBe(false);
   });
 
   it("reads CRIU's version, the kernel and the architecture from dump.log", () => {

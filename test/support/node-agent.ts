@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { buildBusyboxLayout } from "./oci-images.js";
 import { ensureCliBuilt, REPO } from "./ckpt-cli.js";
 import { makeTestCertificates, type PemPair, type TestCertificates } from "./tls-certs.js";
+import { NodeSettingsSchema, openPodRuntime } from "../../src/node/node-setup.js";
+import type { PodRuntime } from "../../src/node/pod-runtime.js";
+import { shimCommand } from "../../src/node/shim/shim-command.js";
 
 export const REAL_CRIU = process.env.CKPT_CRIU ?? "/usr/local/sbin/criu";
 
@@ -41,11 +44,15 @@ export interface NodeEnv {
   token: string;
   /** `oci:` reference of a busybox image layout. */
   image: string;
+  /** The pods' subnet; its first address is the node's, on the pods' bridge. */
+  podSubnet: string;
   /** Where checkpoints keep their work while running: on disk, and in memory (tmpfs). */
   workDirs: string[];
   /** Makes the CRIU the agent's runc uses fail ("fail") or hang ("slow"), or work again (undefined). */
   criuMode(mode: "fail" | "slow" | undefined): void;
   start(): Promise<RunningAgent>;
+  /** The node's runc runtime in this process (the agent's root, network and CRIU), for tests of the runtime's own functions. */
+  runtime(log?: (event: Record<string, unknown>) => void): PodRuntime;
   /** Removes every pod, network and directory this environment made. */
   cleanup(): Promise<void>;
 }
@@ -129,11 +136,25 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
     bob,
     token,
     image: `oci:${layout}:latest`,
+    podSubnet: subnet,
     workDirs: [join(root, "checkpoints-work"), memoryWorkDir],
     criuMode(mode) {
       rmSync(join(flags, "fail"), { force: true });
       rmSync(join(flags, "slow"), { force: true });
       if (mode) writeFileSync(join(flags, mode), "");
+    },
+    runtime(log) {
+      const settings = NodeSettingsSchema.parse({
+        nodeName: "test-node",
+        root,
+        checkpointsDir,
+        criu: wrapper,
+        bridge,
+        podSubnet: subnet,
+        memoryWorkDir,
+        insecureRegistries: opts.insecureRegistries ?? [],
+      });
+      return openPodRuntime(settings, shimCommand(), log);
     },
     async start() {
       const agent = await startAgent(args, certs);
@@ -228,9 +249,12 @@ export function removeNodeLeftovers(root: string, bridge: string): void {
   }
   const netns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
   const pods = existsSync(join(root, "pods")) ? readdirSync(join(root, "pods")).map((f) => readFileSync(join(root, "pods", f), "utf8")) : [];
+  // Sandboxes of pods run by the runtime in the test's own process have no pod record: their
+  // namespaces are named after the sandbox's ID.
+  const sandboxes = existsSync(containers) ? readdirSync(containers).map((id) => `ckpt-${id.slice(0, 12)}`) : [];
   for (const line of netns.split("\n")) {
     const name = line.split(" ")[0];
-    if (name && pods.some((p) => p.includes(`"${name}"`))) spawnSync("ip", ["netns", "delete", name], { stdio: "ignore" });
+    if (name && (pods.some((p) => p.includes(`"${name}"`)) || sandboxes.includes(name))) spawnSync("ip", ["netns", "delete", name], { stdio: "ignore" });
   }
   spawnSync("ip", ["link", "delete", bridge], { stdio: "ignore" });
   // The pods' cgroup parents (runc removes only the containers' own).

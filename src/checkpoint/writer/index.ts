@@ -17,7 +17,7 @@
  */
 export { writeCrioArchive, type WriteArchiveOptions, type WrittenArchive } from "./write-crio-archive.js";
 export { rootfsDiff, excludeMatcher, type RootfsDiffOptions, type RootfsDiffResult } from "./rootfs-diff.js";
-export { cleanStaleTempFiles, isTempName, tempNameFor, type CleanOptions } from "./atomic-file.js";
+export { cleanStaleTempFiles, isTempName, tempNameFor, writeFileAtomically, type CleanOptions } from "./atomic-file.js";
 export { bindMountsOf, rootfsDiffExcludes, parseSpecJson, CRIO_CONTAINER_MOUNTS } from "./crio-mounts.js";
 export { CrioArchiveInput, ContainerConfigInput, BindMount } from "./crio-input.js";
 export { CRIO_LOG_MEMBER, crioMembers } from "./crio-layout.js";

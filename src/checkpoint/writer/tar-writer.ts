@@ -24,6 +24,8 @@ export interface TarWriteOptions {
   signal?: AbortSignal;
   /** Called with each member's name before it is packed (progress, logging). */
   onEntry?: (name: string) => void;
+  /** Called with the archive's bytes in order, as they are written (a digest of the whole file). */
+  onData?: (chunk: Buffer) => void;
 }
 
 /** Packs `members` in order into `out` (at its current position); returns the bytes written. */
@@ -50,6 +52,7 @@ export async function writeTar(members: Iterable<TarMember>, out: FileHandle, op
     const consumer = (async () => {
       for await (const chunk of pack as AsyncIterable<Buffer>) {
         await writeAll(out, chunk);
+        opts.onData?.(chunk);
         written += chunk.length;
       }
     })().catch(fail);

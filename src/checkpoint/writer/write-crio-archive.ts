@@ -4,6 +4,7 @@
  * crioMembers (what goes in, in which order), writeTar (streaming) and writeFileAtomically (no
  * partial file is ever visible under the target's name, none is left behind on failure).
  */
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { CheckpointWriteError, TargetExistsError, asWriteError, messageOf, throwIfAborted } from "./errors.js";
 import { checkInput, CrioArchiveInput } from "./crio-input.js";
@@ -20,6 +21,8 @@ export interface WriteArchiveOptions {
   onEntry?: (name: string) => void;
   /** The checkpoint time: default checkpointedTime and the JSON members' mtime (default now). */
   now?: Date;
+  /** Also compute the archive's sha256 as it is written (no second read of the file). */
+  sha256?: boolean;
 }
 
 export interface WrittenArchive {
@@ -27,6 +30,8 @@ export interface WrittenArchive {
   path: string;
   /** Its size in bytes. */
   bytes: number;
+  /** The archive's sha256 (hex), when asked for. */
+  sha256?: string;
 }
 
 /**
@@ -55,8 +60,9 @@ export async function writeCrioArchive(target: string, input: CrioArchiveInput, 
     } catch (err) {
       throw new CheckpointWriteError(path, messageOf(err), { cause: err, code: "EINVAL" });
     }
-    const bytes = await writeFileAtomically(path, (fh) => writeTar(members, fh, opts), opts);
-    return { path, bytes };
+    const hash = opts.sha256 ? createHash("sha256") : undefined;
+    const bytes = await writeFileAtomically(path, (fh) => writeTar(members, fh, { ...opts, ...(hash ? { onData: (c) => hash.update(c) } : {}) }), opts);
+    return { path, bytes, ...(hash ? { sha256: hash.digest("hex") } : {}) };
   } catch (err) {
     throw asWriteError(path, err);
   }

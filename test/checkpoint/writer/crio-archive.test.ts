@@ -5,6 +5,7 @@
  * test suite's CRI-O builder for the same input, and be read alike by the real checkpointctl 1.3.0
  * (show, inspect --all), by Checkpoint.open and by `bin/ckpt show`.
  */
+import { createHash } from "node:crypto";
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -139,6 +140,13 @@ describe.runIf(haveFixtures() && haveCheckpointctl())("writeCrioArchive: the run
     for (const name of ["config.dump", "spec.dump", "bind.mounts", "deleted.files"]) {
       expect(ourEntries.find((e) => e.name === name)).toMatchObject({ mode: 0o600, uid: 0, gid: 0 });
     }
+  });
+
+  it("with sha256, reports the digest of the bytes it wrote (without, none)", async () => {
+    expect(both.ours.sha256).toBeUndefined();
+    const hashed = await writeCrioArchive(join(work, "out", "counter-hashed.tar"), both.input, { sha256: true });
+    expect(hashed.sha256).toBe(createHash("sha256").update(readFileSync(hashed.path)).digest("hex"));
+    expect(hashed.bytes).toBe(both.ours.bytes);
   });
 
   it("checkpointctl 1.3.0 show and inspect --stats, bin/ckpt show and Checkpoint.open agree", async () => {

@@ -1,0 +1,73 @@
+/**
+ * The loopback device of a pod's network namespace while its containers are restored together.
+ * Two containers holding a TCP connection over 127.0.0.1 come back one after the other: the first
+ * restored end sends a window probe when CRIU takes its socket out of repair mode, and the kernel
+ * answers it with a RST while the peer's socket does not exist yet, which kills the connection. A
+ * DROP rule on `lo` in that namespace holds such packets back until every container is restored;
+ * TCP retransmits whatever it dropped once the rule is gone.
+ */
+import { execa } from "execa";
+import { z } from "zod";
+
+export class LoopbackError extends Error {
+  override name = "LoopbackError";
+}
+
+/** Names our rule, so that removing it never takes another one out. */
+const RULE_COMMENT = "ckpt pod restore: hold loopback until every container is restored";
+const RULE = ["OUTPUT", "-o", "lo", "-m", "comment", "--comment", RULE_COMMENT, "-j", "DROP"];
+const TABLES = ["iptables", "ip6tables"] as const;
+
+const LinkSchema = z.array(z.object({ ifname: z.string(), flags: z.array(z.string()) }));
+
+async function inNetns(netns: string, argv: string[]) {
+  return execa("ip", ["netns", "exec", netns, ...argv], { reject: false, timeout: 30_000, stdin: "ignore" });
+}
+
+/** Is `lo` up in the namespace? */
+export async function loopbackUp(netns: string): Promise<boolean> {
+  const r = await execa("ip", ["-n", netns, "-j", "link", "show", "lo"], { reject: false, timeout: 30_000 });
+  if (r.exitCode !== 0) throw new LoopbackError(`network namespace ${netns}: ip link show lo: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  const links = LinkSchema.safeParse(JSON.parse(r.stdout));
+  return links.success && (links.data[0]?.flags.includes("UP") ?? false);
+}
+
+/**
+ * Makes sure `lo` is up in the namespace: CRIU cannot connect a restored socket back to 127.0.0.1
+ * otherwise ("Network is unreachable"). Our sandboxes get it from the CNI loopback plugin; a
+ * namespace made without it gets it here.
+ */
+export async function ensureLoopbackUp(netns: string): Promise<void> {
+  if (await loopbackUp(netns)) return;
+  const up = await execa("ip", ["-n", netns, "link", "set", "lo", "up"], { reject: false, timeout: 30_000 });
+  if (up.exitCode !== 0) throw new LoopbackError(`network namespace ${netns}: ip link set lo up: ${up.stderr.trim() || `exit ${up.exitCode}`}`);
+}
+
+/** Puts the DROP rule on `lo` (IPv4 and IPv6) first in the namespace's OUTPUT chain. */
+export async function holdLoopback(netns: string): Promise<void> {
+  for (const table of TABLES) {
+    const r = await inNetns(netns, [table, "-w", "-I", ...RULE]);
+    if (r.exitCode !== 0) {
+      await releaseLoopback(netns).catch(() => undefined);
+      throw new LoopbackError(`network namespace ${netns}: ${table} -I ${RULE.join(" ")}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    }
+  }
+}
+
+/** Removes the DROP rule (every copy of it); a namespace without it is left as it is. */
+export async function releaseLoopback(netns: string): Promise<void> {
+  for (const table of TABLES) {
+    for (let i = 0; i < 8; i++) {
+      const present = await inNetns(netns, [table, "-w", "-C", ...RULE]);
+      if (present.exitCode !== 0) break;
+      const r = await inNetns(netns, [table, "-w", "-D", ...RULE]);
+      if (r.exitCode !== 0) throw new LoopbackError(`network namespace ${netns}: ${table} -D ${RULE.join(" ")}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    }
+  }
+}
+
+/** Does the namespace hold the DROP rule? */
+export async function loopbackHeld(netns: string): Promise<boolean> {
+  const r = await inNetns(netns, ["iptables", "-w", "-C", ...RULE]);
+  return r.exitCode === 0;
+}
