@@ -3,16 +3,17 @@
  * where, when, how long it was frozen), then each container's archive as those commands show one
  * archive, in the pod's container order, and the pod's totals.
  */
+import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
 import { describeMismatch, type ManifestMismatch, type PodArchiveEntry, type PodCheckpointArchive } from "../checkpoint/archive/pod-checkpoint-archive.js";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { capturedWhileAllFrozen, commonFrozenWindow, podFrozenSpan, type CheckpointedContainer } from "../checkpoint/pod-checkpoint-manifest.js";
-import { ArchiveError } from "../checkpoint/archive/checkpoint-archive.js";
-
-export { describeMismatch };
 import { inspectCheckpoint, type InspectJson, type InspectOptions } from "./inspect.js";
 import { add, node, type TreeNode } from "./inspect-tree.js";
 import { showCells, showRow, statsCells, type DumpStatistics, type ShowRow } from "./show.js";
 import { byteToString } from "./units.js";
+
+/** The CLI loads this module only for a pod checkpoint, and takes this from it with the rest. */
+export { describeMismatch };
 
 export interface TimeSpanJson {
   from: string;
