@@ -1,13 +1,17 @@
 /**
  * `ckpt list`: the checkpoint archives in directories (the kubelet's checkpoint directory by
- * default), with what their names and metadata say.
+ * default), with what their names and metadata say; and the pod checkpoints (directories or tars
+ * of them) with what their manifests say.
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
+import { isPodCheckpoint } from "../checkpoint/archive/pod-checkpoint-detect.js";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 
 export const KUBELET_CHECKPOINT_DIR = "/var/lib/kubelet/checkpoints";
+/** Where the kubelet keeps pod checkpoints (KEP-5823). */
+export const KUBELET_POD_CHECKPOINT_DIR = "/var/lib/kubelet/pod-checkpoints";
 
 export interface ListedCheckpoint {
   namespace: string;
@@ -17,6 +21,8 @@ export interface ListedCheckpoint {
   checkpointed: string;
   name: string;
   path: string;
+  /** For a pod checkpoint: its containers in the pod's order (`container` lists them too). */
+  containers?: string[];
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -49,24 +55,11 @@ export async function listCheckpoints(dirs: string[], opts: OpenOptions = {}): P
     let any = false;
     for (const name of names) {
       const path = join(dir, name);
-      if (!statSync(path).isFile()) continue;
       try {
-        const cp = await Checkpoint.open(path, opts);
-        try {
-          const c = cp.container();
-          result.found.push({
-            namespace: c.namespace ?? "",
-            pod: c.pod ?? "",
-            container: c.name,
-            engine: c.engine,
-            checkpointed: rfc822(c.checkpointed),
-            name,
-            path,
-          });
-          any = true;
-        } finally {
-          cp.close();
-        }
+        const listed = await listedCheckpoint(path, name, opts);
+        if (!listed) continue;
+        result.found.push(listed);
+        any = true;
       } catch (err) {
         result.errors.push({ path, message: (err as Error).message });
       }
@@ -74,4 +67,28 @@ export async function listCheckpoints(dirs: string[], opts: OpenOptions = {}): P
     if (any) result.dirs.push(dir);
   }
   return result;
+}
+
+/** What one directory entry is: a pod checkpoint, a container's archive, or neither (undefined). */
+async function listedCheckpoint(path: string, name: string, opts: OpenOptions): Promise<ListedCheckpoint | undefined> {
+  if (await isPodCheckpoint(path, opts)) {
+    // Loaded only for a pod checkpoint: its manifest's schema brings the full zod.
+    const { PodCheckpointArchive } = await import("../checkpoint/archive/pod-checkpoint-archive.js");
+    const pod = await PodCheckpointArchive.open(path, opts);
+    try {
+      const m = pod.manifest;
+      const containers = m.containers.map((c) => c.name);
+      return { namespace: m.pod.namespace, pod: m.pod.name, container: containers.join(", "), engine: `pod (${m.runtime})`, checkpointed: rfc822(m.completedAt), name, path, containers };
+    } finally {
+      pod.close();
+    }
+  }
+  if (!statSync(path).isFile()) return undefined;
+  const cp = await Checkpoint.open(path, opts);
+  try {
+    const c = cp.container();
+    return { namespace: c.namespace ?? "", pod: c.pod ?? "", container: c.name, engine: c.engine, checkpointed: rfc822(c.checkpointed), name, path };
+  } finally {
+    cp.close();
+  }
 }

@@ -7,7 +7,7 @@ import { ImageDir } from "../criu-images/image-dir.js";
 import type { WireMessage } from "../criu-images/wire-reader.js";
 import { readEntries } from "../criu-images/image-file.js";
 import { ArchiveError, CheckpointArchive, CHECKPOINT_DIR, type OpenOptions } from "./archive/checkpoint-archive.js";
-import { AMDGPU_PAGES_PREFIX, ANNOTATIONS, CONFIG_DUMP, DELETED_FILES, PAGES_PREFIX, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "./layout-names.js";
+import { AMDGPU_PAGES_PREFIX, ANNOTATIONS, CONFIG_DUMP, DELETED_FILES, PAGES_PREFIX, POD_CHECKPOINT_MANIFEST, ROOTFS_DIFF, SPEC_DUMP, STATS_DUMP } from "./layout-names.js";
 import { ConfigDump, DeletedFiles, parseMetadata, SpecDump } from "./metadata.js";
 
 export type Engine = "CRI-O" | "Podman" | "containerd";
@@ -48,10 +48,18 @@ export class Checkpoint {
   }
 
   static async open(path: string, opts: OpenOptions = {}): Promise<Checkpoint> {
-    const archive = await CheckpointArchive.open(path, opts);
+    return Checkpoint.fromArchive(await CheckpointArchive.open(path, opts));
+  }
+
+  /** The checkpoint held by an open archive (closed here when it holds none). */
+  static fromArchive(archive: CheckpointArchive): Checkpoint {
     if (!archive.hasDirectory(CHECKPOINT_DIR)) {
       archive.close();
-      throw new ArchiveError(`${path}: checkpoint directory is missing in the archive`);
+      if (archive.has(POD_CHECKPOINT_MANIFEST)) {
+        // Also a pod checkpoint's tar whose manifest is not its first member, which is not read as one.
+        throw new ArchiveError(`${archive.path}: no checkpoint directory but a ${POD_CHECKPOINT_MANIFEST}: pod checkpoints are read by show, inspect and list (in a tar, the manifest must be the first member)`);
+      }
+      throw new ArchiveError(`${archive.path}: checkpoint directory is missing in the archive`);
     }
     return new Checkpoint(archive);
   }

@@ -1,5 +1,7 @@
 /** The names of a checkpoint archive's members, as CRI-O, containerd and Podman write them. */
 export const CONFIG_DUMP = "config.dump";
+/** A pod checkpoint's manifest: in its directory, or the first member of its tar. */
+export const POD_CHECKPOINT_MANIFEST = "pod-checkpoint.json";
 export const SPEC_DUMP = "spec.dump";
 export const STATUS_DUMP = "status.dump";
 export const NETWORK_STATUS = "network.status";

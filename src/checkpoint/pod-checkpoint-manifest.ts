@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 
-export const POD_CHECKPOINT_MANIFEST = "pod-checkpoint.json";
+export { POD_CHECKPOINT_MANIFEST } from "./layout-names.js";
 export const POD_CHECKPOINT_API_VERSION = "ckpt.dev/v1alpha1";
 export const POD_CHECKPOINT_KIND = "PodCheckpointManifest";
 
@@ -95,9 +95,13 @@ export function parsePodCheckpointManifest(text: string, source: string): PodChe
     throw new PodCheckpointManifestError(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
   }
   const names = new Set<string>();
-  for (const c of parsed.data.containers) {
+  const archives = new Map<string, number>();
+  parsed.data.containers.forEach((c, i) => {
     if (names.has(c.name)) throw new PodCheckpointManifestError(`${source}: containers: duplicate container ${c.name}`);
     names.add(c.name);
-  }
+    const first = archives.get(c.archive);
+    if (first !== undefined) throw new PodCheckpointManifestError(`${source}: containers.${i}.archive: ${c.archive} is already the archive of containers.${first}`);
+    archives.set(c.archive, i);
+  });
   return parsed.data;
 }

@@ -1,13 +1,16 @@
 /**
  * What the analysis commands accept as a checkpoint: an archive or a directory on disk, or a
  * checkpoint image (`oci:DIR[:TAG]`, or `REGISTRY/REPO[:TAG|@DIGEST]`), whose layer is the archive;
- * and the identity that opens a sealed archive (`--identity FILE`, else $CKPT_IDENTITY).
+ * for show and inspect also a pod checkpoint (a directory or tar with pod-checkpoint.json); and the
+ * identity that opens a sealed archive (`--identity FILE`, else $CKPT_IDENTITY).
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Option } from "commander";
 import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
+import { isPodCheckpoint } from "../checkpoint/archive/pod-checkpoint-detect.js";
+import type { PodCheckpointArchive } from "../checkpoint/archive/pod-checkpoint-archive.js";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { readIdentityFile, type Identities } from "../checkpoint/seal/identity-file.js";
 import { UserError } from "./errors.js";
@@ -51,6 +54,16 @@ export async function openCheckpointArg(arg: string, opts: OpenOptions = {}): Pr
     if (err instanceof ImageError) throw new UserError(err.message);
     throw err;
   }
+}
+
+/** For the commands that also read pod checkpoints (show, inspect): a pod checkpoint or a container checkpoint. */
+export async function openCheckpointOrPodArg(arg: string, opts: OpenOptions = {}): Promise<{ pod: PodCheckpointArchive } | { checkpoint: Checkpoint }> {
+  if (existsSync(arg) && (await isPodCheckpoint(arg, opts))) {
+    // Loaded only for a pod checkpoint: its manifest's schema brings the full zod.
+    const { PodCheckpointArchive } = await import("../checkpoint/archive/pod-checkpoint-archive.js");
+    return { pod: await PodCheckpointArchive.open(arg, opts) };
+  }
+  return { checkpoint: await openCheckpointArg(arg, opts) };
 }
 
 function looksLikeImage(arg: string): boolean {

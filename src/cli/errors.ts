@@ -9,7 +9,7 @@ export class UserError extends Error {
 }
 
 /** Errors whose message already says which file and where. */
-const REPORTED_AS_IS = new Set(["UserError", "ImageFormatError", "ArchiveError", "MetadataError", "MemoryError", "NodeClientError", "MigrationError", "CriError", "PodConfigError", "BackendError", "CoreDumpError", "SealError"]);
+const REPORTED_AS_IS = new Set(["UserError", "ImageFormatError", "ArchiveError", "MetadataError", "MemoryError", "NodeClientError", "MigrationError", "CriError", "PodConfigError", "BackendError", "CoreDumpError", "SealError", "PodCheckpointManifestError"]);
 
 export function describeError(err: unknown): string {
   // By name, not instanceof: this module is loaded before any command's code.

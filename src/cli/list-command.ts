@@ -1,18 +1,18 @@
-/** `ckpt list [DIR...] [--format json]` */
+/** `ckpt list [DIR...] [--format json]`: container archives and pod checkpoints. */
 import { Command, Option } from "commander";
-import { KUBELET_CHECKPOINT_DIR, listCheckpoints } from "../analyze/list.js";
+import { KUBELET_CHECKPOINT_DIR, KUBELET_POD_CHECKPOINT_DIR, listCheckpoints } from "../analyze/list.js";
 import { identityFrom, identityOption } from "./checkpoint-arg.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
 
 export function listCommand(): Command {
   return new Command("list")
-    .description(`list checkpoint archives (checkpoint-*) in directories (default ${KUBELET_CHECKPOINT_DIR})`)
+    .description(`list checkpoint archives and pod checkpoints (checkpoint-*) in directories (default ${KUBELET_CHECKPOINT_DIR} and ${KUBELET_POD_CHECKPOINT_DIR})`)
     .argument("[dirs...]", "directories to search")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"]).default("table"))
     .addOption(identityOption())
     .action(async (dirs: string[], opts: { format: "table" | "json"; identity?: string }) => {
-      const searched = dirs.length ? dirs : [KUBELET_CHECKPOINT_DIR];
+      const searched = dirs.length ? dirs : [KUBELET_CHECKPOINT_DIR, KUBELET_POD_CHECKPOINT_DIR];
       const result = await listCheckpoints(searched, identityFrom(opts.identity));
       for (const e of result.errors) process.stderr.write(`ckpt: skipped ${e.message}\n`);
       if (opts.format === "json") return writeStdout(JSON.stringify(result.found, null, 2) + "\n");

@@ -14,7 +14,7 @@ import { byteToString, goFixed1 } from "../../src/analyze/units.js";
 import { ArchiveError, CheckpointArchive } from "../../src/checkpoint/archive/checkpoint-archive.js";
 import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { buildArchive, hostileArchive, HOSTILE_MEMBER, type ArchiveLayout, type HostileKind } from "../support/archives.js";
-import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
+import { checkpointctl, expectRowAsCheckpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
 import { ckpt } from "../support/ckpt-cli.js";
 import { dumpWorkload, haveRealStack, type WorkloadDump } from "../support/criu-dump.js";
 import { FIXTURES, haveFixtures } from "../support/fixtures.js";
@@ -59,35 +59,8 @@ async function compareShow(path: string): Promise<void> {
   const cp = await Checkpoint.open(path);
   const ours = showRow(cp);
   cp.close();
-  const info = checkpointctl(["inspect", "--stats", "--format", "json", path]);
-  expect(info.code, info.stderr).toBe(0);
-  const theirs = JSON.parse(info.stdout)[0];
-  expect(ours.container).toBe(theirs.container_name);
-  expect(ours.image).toBe(theirs.image);
-  expect(ours.id).toBe(theirs.id);
-  expect(ours.runtime).toBe(theirs.runtime);
-  expect(ours.created).toBe(theirs.created);
-  expect(ours.engine).toBe(theirs.engine);
-  expect(ours.ip).toBe(theirs.ip ?? "");
-  expect(ours.checkpointSize).toBe(theirs.checkpoint_size.total_size);
-  expect(ours.rootfsDiffSize).toBe(theirs.checkpoint_size.root_fs_diff_size ?? 0);
-  const stats = theirs.statistics ?? {};
-  const ourStats = ours.stats!;
-  for (const [key, ourKey] of [
-    ["freezing_time", "freezingTime"],
-    ["frozen_time", "frozenTime"],
-    ["memdump_time", "memdumpTime"],
-    ["memwrite_time", "memwriteTime"],
-    ["pages_scanned", "pagesScanned"],
-    ["pages_written", "pagesWritten"],
-  ] as const) {
-    expect(ourStats[ourKey], key).toBe(stats[key] ?? 0);
-  }
-  // The sizes as printed: checkpointctl's show table against ckpt's JSON formatted the same way.
-  const table = parseTable(checkpointctl(["show", path]).stdout)[0]!;
-  expect(byteToString(ours.checkpointSize)).toBe(table["CHKPT SIZE"]);
-  if (table["ROOT FS DIFF SIZE"] !== undefined) expect(byteToString(ours.rootfsDiffSize)).toBe(table["ROOT FS DIFF SIZE"]);
-  expect(ours.id.slice(0, 12)).toBe(table.ID);
+  expect(ours.stats).toBeDefined();
+  expectRowAsCheckpointctl(ours, path);
 }
 
 describe.runIf(haveCheckpointctl() && haveFixtures())("ckpt show agrees with checkpointctl 1.3.0", () => {

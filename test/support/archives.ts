@@ -734,7 +734,8 @@ async function writeArchiveFile(out: string, tar: Buffer, compression: ArchiveCo
   await chmod(out, 0o600);
 }
 
-function compress(tar: Buffer, compression: ArchiveCompression): Buffer {
+/** `tar` gzip'd or zstd'd as buildArchive writes archives. */
+export function compress(tar: Buffer, compression: ArchiveCompression): Buffer {
   switch (compression) {
     case "none":
       return tar;

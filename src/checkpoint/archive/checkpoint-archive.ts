@@ -5,11 +5,12 @@
  * is read in one streaming pass that keeps the small members (metadata and images) and skips page
  * data, which later passes read only for the ranges asked for. A sealed archive (age, see
  * ../seal/) is read like a compressed one, each pass opening it again with the identities given.
- * Nothing is ever extracted to disk.
+ * A member that is itself an archive (a container's archive in a pod checkpoint) opens as one:
+ * in place from a plain tar, streamed from a compressed one. Nothing is ever extracted to disk.
  */
 import { closeSync, createReadStream, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from "node:fs";
 import { join, relative } from "node:path";
-import type { Readable } from "node:stream";
+import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire } from "node:module";
 import type { ImageFiles } from "../../criu-images/image-files.js";
@@ -59,6 +60,11 @@ export async function openSealedBytes(path: string, head: Uint8Array, opts: Open
 export interface OpenOptions {
   /** The keys that open a sealed archive; asked for only when the archive is sealed. */
   identities?: () => Identities | undefined;
+  /**
+   * Which members a compressed or sealed archive keeps in memory when it is indexed (default: all
+   * but page data and file trees); the others are streamed again when read.
+   */
+  keep?: (name: string, size: number) => boolean;
 }
 
 /** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
@@ -67,17 +73,23 @@ const MAX_KEPT_MEMBER = 64 << 20;
 /** Bounds that keep a hostile archive (a tar or gzip bomb) from taking unbounded memory. */
 const MAX_KEPT_TOTAL = 192 << 20;
 const MAX_MEMBERS = 1_000_000;
+/** Enough of a member to tell a compressed or sealed archive (see openMember). */
+const HEAD_KEPT = 64;
 
 type Backing =
   | { kind: "directory"; root: string }
-  | { kind: "tar"; fd: number; fileSize: number }
+  /** A plain tar: `fileSize` bytes of `file` (open as `fd`) from `base` (0 but for a member of another tar). */
+  | { kind: "tar"; file: string; fd: number; base: number; fileSize: number }
   | {
       kind: "stream";
       compression: Compression;
       /** The archive's bytes from the start (decrypted when sealed), once for each pass. */
       source: () => Readable;
       sealed: boolean;
+      keep: (name: string, size: number) => boolean;
       kept: Map<string, Uint8Array>;
+      /** The first bytes of the members not kept: what a member that is itself an archive is. */
+      heads: Map<string, Uint8Array>;
       ranges: Map<string, Array<{ offset: number; data: Uint8Array }>>;
     };
 
@@ -95,22 +107,28 @@ export class CheckpointArchive {
     const st = statSync(path);
     if (st.isDirectory()) return CheckpointArchive.openDirectory(path);
     if (!st.isFile()) throw new ArchiveError(`${path}: not a file or directory`);
-    const fd = openSync(path, "r");
+    return CheckpointArchive.openRange(path, path, 0, st.size, opts);
+  }
+
+  /** The archive held in `length` bytes of `file` from `start`, called `label` in messages. */
+  private static async openRange(file: string, label: string, start: number, length: number, opts: OpenOptions): Promise<CheckpointArchive> {
+    const fd = openSync(file, "r");
     try {
-      const head = Buffer.alloc(512);
-      const n = readSync(fd, head, 0, 512, 0);
+      const head = Buffer.alloc(Math.min(512, length));
+      const n = readSync(fd, head, 0, head.length, start);
       if (detectSealed(head.subarray(0, n))) {
         closeSync(fd);
-        return await CheckpointArchive.openSealed(path, head.subarray(0, n), opts);
+        if (start !== 0) throw new ArchiveError(`${label}: a sealed archive inside another archive is not read (seal the outer archive instead)`);
+        return await CheckpointArchive.openSealed(file, head.subarray(0, n), opts);
       }
       const compression = detectCompression(head.subarray(0, n));
       if (compression === "none") {
-        const archive = new CheckpointArchive(path, "none", { kind: "tar", fd, fileSize: st.size });
+        const archive = new CheckpointArchive(label, "none", { kind: "tar", file, fd, base: start, fileSize: length });
         archive.indexPlainTar();
         return archive;
       }
       closeSync(fd);
-      return await CheckpointArchive.openStream(path, compression, () => createReadStream(path), false);
+      return await CheckpointArchive.openStream(label, compression, () => createReadStream(file, { start, end: start + length - 1 }), false, opts);
     } catch (err) {
       try {
         closeSync(fd);
@@ -121,15 +139,16 @@ export class CheckpointArchive {
     }
   }
 
-  private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean): Promise<CheckpointArchive> {
-    const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, source, sealed, kept: new Map(), ranges: new Map() });
+  private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean, opts: OpenOptions): Promise<CheckpointArchive> {
+    const keep = opts.keep ?? ((name: string, size: number) => !SKIPPED_IN_MEMORY.test(name) && size <= MAX_KEPT_MEMBER);
+    const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, source, sealed, keep, kept: new Map(), heads: new Map(), ranges: new Map() });
     await archive.indexStream();
     return archive;
   }
 
   private static async openSealed(path: string, head: Uint8Array, opts: OpenOptions): Promise<CheckpointArchive> {
     const { compression, open } = await openSealedBytes(path, head, opts);
-    return CheckpointArchive.openStream(path, compression, open, true);
+    return CheckpointArchive.openStream(path, compression, open, true, opts);
   }
 
   private static openDirectory(root: string): CheckpointArchive {
@@ -169,13 +188,13 @@ export class CheckpointArchive {
   }
 
   private indexPlainTar(): void {
-    const { fd, fileSize } = this.backing as Extract<Backing, { kind: "tar" }>;
+    const { fd, base, fileSize } = this.backing as Extract<Backing, { kind: "tar" }>;
     const block = Buffer.alloc(512);
     let pos = 0;
     let longName: string | undefined;
     let pax: Record<string, string> = {};
     const readAt = (buf: Buffer, at: number) => {
-      const n = readSync(fd, buf, 0, buf.length, at);
+      const n = readSync(fd, buf, 0, buf.length, base + at);
       if (n !== buf.length) throw new ArchiveError(`${this.path}: truncated tar archive at offset ${at} (file is ${fileSize} bytes)`);
     };
     for (;;) {
@@ -217,7 +236,15 @@ export class CheckpointArchive {
     const backing = this.backing as Extract<Backing, { kind: "stream" }>;
     let keptTotal = 0;
     await this.streamPass((name, size, stream) => {
-      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return stream.resume();
+      if (!backing.keep(name, size)) {
+        let head = Buffer.alloc(0);
+        stream.on("data", (c: Buffer) => {
+          if (head.length >= HEAD_KEPT) return;
+          head = Buffer.concat([head, c.subarray(0, HEAD_KEPT - head.length)]);
+          backing.heads.set(name, head);
+        });
+        return;
+      }
       keptTotal += size;
       if (keptTotal > MAX_KEPT_TOTAL) {
         throw new ArchiveError(`${this.path}: more than ${MAX_KEPT_TOTAL >> 20} MiB of metadata and images besides page data; not a checkpoint archive`);
@@ -225,19 +252,22 @@ export class CheckpointArchive {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => backing.kept.set(name, Buffer.concat(chunks)));
-    }, true);
+    }, { index: true });
   }
 
   /**
    * One pass over a compressed archive. `onMember` gets each accepted file member's stream and must
-   * consume it. With `index`, members are added to the index as they come.
+   * consume it. With `index`, members are added to the index as they come. Aborting `signal` ends
+   * the pass early, as a success.
    */
-  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, index = false): Promise<void> {
+  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, opts: { index?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     const { compression, source: open, sealed } = this.backing as Extract<Backing, { kind: "stream" }>;
+    const { index = false, signal } = opts;
     // Loaded here: a plain tar is read through its headers and never needs it.
     const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
     const extract = tar.extract();
     const source = open();
+    signal?.addEventListener("abort", () => source.destroy(), { once: true });
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
       stream.on("end", next);
@@ -263,6 +293,7 @@ export class CheckpointArchive {
       await pipeline(decompress(source, compression), extract);
     } catch (err) {
       if (failure !== undefined) throw failure;
+      if (signal?.aborted) return;
       // A chunk of a sealed archive that fails authentication says which, and where.
       if ((err as Error).name === "SealError") throw err;
       const format = `${sealed ? "sealed " : ""}${compression === "none" ? "" : compression + " "}tar archive`;
@@ -320,7 +351,7 @@ export class CheckpointArchive {
     const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
     const fd = b.kind === "tar" ? b.fd : openSync(join(b.root, this.directoryPath(name)), "r");
     try {
-      const base = b.kind === "tar" ? m.dataOffset! : 0;
+      const base = b.kind === "tar" ? b.base + m.dataOffset! : 0;
       let done = 0;
       while (done < length) {
         const n = readSync(fd, out, done, length - done, base + offset + done);
@@ -419,6 +450,55 @@ export class CheckpointArchive {
 
   async streamMember(name: string, onChunk: (chunk: Uint8Array, offset: number) => void): Promise<void> {
     await this.streamMembers([name], (_n, chunk, offset) => onChunk(chunk, offset));
+  }
+
+  /**
+   * A member that is itself an archive, opened as one and called `ARCHIVE:MEMBER` in messages: read
+   * in place from a plain tar or a directory; from a compressed or sealed archive, each of its passes
+   * is a pass over this archive up to the member's end (what it is was seen when this was indexed).
+   */
+  async openMember(name: string, opts: OpenOptions = {}): Promise<CheckpointArchive> {
+    const m = this.members.get(name);
+    if (!m || m.type !== "file") throw new ArchiveError(`${this.path}: no member ${name}`);
+    const b = this.backing;
+    const label = `${this.path}:${name}`;
+    if (b.kind === "directory") return CheckpointArchive.open(join(b.root, this.directoryPath(name)), opts);
+    if (b.kind === "tar") return CheckpointArchive.openRange(b.file, label, b.base + m.dataOffset!, m.size, opts);
+    const head = b.kept.get(name) ?? b.heads.get(name) ?? new Uint8Array(0);
+    if (detectSealed(head)) throw new ArchiveError(`${label}: a sealed archive inside another archive is not read (seal the outer archive instead)`);
+    return CheckpointArchive.openStream(label, detectCompression(head), () => this.memberStream(name), b.sealed, opts);
+  }
+
+  /** A member's bytes from a pass over a compressed archive that stops at the member's end (or when the stream is closed). */
+  private memberStream(name: string): Readable {
+    const out = new PassThrough();
+    const stop = new AbortController();
+    out.on("close", () => stop.abort());
+    const pass = this.streamPass(
+      (member, _size, stream) => {
+        if (member !== name || stop.signal.aborted) return stream.resume();
+        const resume = () => {
+          out.off("drain", resume);
+          out.off("close", resume);
+          stream.resume();
+        };
+        stream.on("data", (chunk: Buffer) => {
+          if (out.destroyed || out.write(chunk)) return;
+          stream.pause();
+          out.on("drain", resume);
+          out.on("close", resume);
+        });
+        stream.on("end", () => out.end());
+      },
+      { signal: stop.signal },
+    );
+    pass.then(
+      () => {
+        if (!out.writableEnded) out.destroy(new ArchiveError(`${this.path}: member ${name} ends early`));
+      },
+      (err: unknown) => out.destroy(err as Error),
+    );
+    return out;
   }
 
   /** The CRIU images (members under checkpoint/) as the codec reads them. */

@@ -89,3 +89,16 @@ export function decompress(input: Readable, compression: Compression): Readable 
     }
   }
 }
+
+/** The first `n` bytes of a stream (fewer if it is shorter); the stream is closed after. */
+export async function streamHead(stream: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    got += chunk.length;
+    if (got >= n) break;
+  }
+  stream.destroy();
+  return Buffer.concat(chunks).subarray(0, n);
+}

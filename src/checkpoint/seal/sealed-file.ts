@@ -5,7 +5,7 @@
  */
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { pipeInto } from "../archive/compression.js";
+import { pipeInto, streamHead } from "../archive/compression.js";
 import { writeFileAtomically } from "../writer/atomic-file.js";
 import { detectSealed, MAX_HEADER_SIZE, PAYLOAD_NONCE_SIZE } from "./age-format.js";
 import { newPayloadKey, openPayloadKey } from "./file-key.js";
@@ -60,17 +60,8 @@ export function unsealedStream(source: SealedSource): Readable {
 }
 
 /** The first `n` bytes of the plaintext (fewer if it is shorter). */
-export async function unsealedHead(source: SealedSource, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  const stream = unsealedStream(source);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    got += chunk.length;
-    if (got >= n) break;
-  }
-  stream.destroy();
-  return Buffer.concat(chunks).subarray(0, n);
+export function unsealedHead(source: SealedSource, n: number): Promise<Buffer> {
+  return streamHead(unsealedStream(source), n);
 }
 
 /** `open()` is called once the temp file is ready: a stream flowing earlier could fail unheard. */

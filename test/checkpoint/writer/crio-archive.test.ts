@@ -11,12 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { showRow } from "../../../src/analyze/show.js";
-import { byteToString } from "../../../src/analyze/units.js";
 import { Checkpoint } from "../../../src/checkpoint/checkpoint.js";
 import { listProcesses } from "../../../src/criu-images/index.js";
 import { CRIO_LOG_MEMBER, parseSpecJson, writeCrioArchive, type CrioArchiveInput } from "../../../src/checkpoint/writer/index.js";
 import { buildArchive, criLog, DEFAULT_CONTAINER, readArchive, tarNamesOf, type BindMount, type TarEntry } from "../../support/archives.js";
-import { checkpointctl, haveCheckpointctl, parseTable } from "../../support/checkpointctl.js";
+import { checkpointctl, expectRowAsCheckpointctl, haveCheckpointctl } from "../../support/checkpointctl.js";
 import { ensureCliBuilt, runCkpt } from "../../support/ckpt-cli.js";
 import { dumpWorkload, haveRealStack, type WorkloadDump } from "../../support/criu-dump.js";
 import { FIXTURES, haveFixtures } from "../../support/fixtures.js";
@@ -66,26 +65,10 @@ async function bothArchives(name: string, imagesDir: string, extra: { rootfsDiff
 
 /** Our reading of the archive against checkpointctl's, value by value. */
 function agreeWithCheckpointctl(path: string): { ctl: Json; table: Record<string, string> } {
-  const info = checkpointctl(["inspect", "--stats", "--format", "json", path]);
-  expect(info.code, info.stderr).toBe(0);
-  const ctl = JSON.parse(info.stdout)[0] as Json;
-  const show = checkpointctl(["show", path]);
-  expect(show.code, show.stderr).toBe(0);
-  const table = parseTable(show.stdout)[0]!;
   const cli = runCkpt(["show", path, "--format", "json"]);
   expect(cli.status, cli.stderr).toBe(0);
-  const row = JSON.parse(cli.stdout)[0] as Json;
-  expect(row.container).toBe(ctl.container_name);
-  expect(row.image).toBe(ctl.image);
-  expect(row.id).toBe(ctl.id);
-  expect(row.created).toBe(ctl.created);
-  expect(row.engine).toBe(ctl.engine);
-  expect(row.ip).toBe(ctl.ip ?? "");
-  expect(row.checkpointSize).toBe(ctl.checkpoint_size.total_size);
-  expect(row.rootfsDiffSize).toBe(ctl.checkpoint_size.root_fs_diff_size ?? 0);
-  expect(byteToString(row.checkpointSize)).toBe(table["CHKPT SIZE"]);
+  const { ctl, table } = expectRowAsCheckpointctl(JSON.parse(cli.stdout)[0], path);
   expect(table.ENGINE).toBe("CRI-O");
-  expect(table.ID).toBe(String(row.id).slice(0, 12));
   return { ctl, table };
 }
 
