@@ -217,7 +217,7 @@ export class CheckpointArchive {
     const backing = this.backing as Extract<Backing, { kind: "stream" }>;
     let keptTotal = 0;
     await this.streamPass((name, size, stream) => {
-      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return stream.resume();
+      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return void stream.resume();
       keptTotal += size;
       if (keptTotal > MAX_KEPT_TOTAL) {
         throw new ArchiveError(`${this.path}: more than ${MAX_KEPT_TOTAL >> 20} MiB of metadata and images besides page data; not a checkpoint archive`);
@@ -230,9 +230,11 @@ export class CheckpointArchive {
 
   /**
    * One pass over a compressed archive. `onMember` gets each accepted file member's stream and must
-   * consume it. With `index`, members are added to the index as they come.
+   * consume it; when it returns a function, the next member is read only once the promise that
+   * function gives at the member's end settles. With `index`, members are added to the index as
+   * they come.
    */
-  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, index = false): Promise<void> {
+  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void | (() => Promise<void>), index = false): Promise<void> {
     const { compression, source: open, sealed } = this.backing as Extract<Backing, { kind: "stream" }>;
     // Loaded here: a plain tar is read through its headers and never needs it.
     const tar = createRequire(import.meta.url)("tar-stream") as typeof import("tar-stream");
@@ -240,17 +242,18 @@ export class CheckpointArchive {
     const source = open();
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
-      stream.on("end", next);
+      let settled: (() => Promise<void>) | void;
+      stream.on("end", () => (settled ? void settled().then(() => next()) : next()));
       // A failure mid-member (a sealed chunk that fails its tag, corrupt gzip) also fails the
       // member's stream: the pipeline below reports it, and unheard here it would crash the process.
       stream.on("error", () => undefined);
-      if (failure !== undefined) return stream.resume();
+      if (failure !== undefined) return void stream.resume();
       try {
         const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
         const name = index
           ? this.admit(header.name, type ?? "file", header.linkname ?? "", header.size ?? 0)
           : checkMemberNameAccepted(header.name, this.members);
-        if (name && type === "file") onMember(name, header.size ?? 0, stream as unknown as MemberStream);
+        if (name && type === "file") settled = onMember(name, header.size ?? 0, stream as unknown as MemberStream);
         else stream.resume();
       } catch (err) {
         // Thrown from an event handler it would escape the pipeline: stop reading, report it below.
@@ -348,7 +351,7 @@ export class CheckpointArchive {
     for (const r of wanted) (byName.get(r.name) ?? byName.set(r.name, []).get(r.name)!).push(r);
     await this.streamPass((name, _size, stream) => {
       const want = byName.get(name);
-      if (!want) return stream.resume();
+      if (!want) return void stream.resume();
       const bufs = want.map((r) => ({ offset: r.offset, data: Buffer.alloc(r.length) }));
       let pos = 0;
       stream.on("data", (chunk: Buffer) => {
@@ -388,16 +391,18 @@ export class CheckpointArchive {
       const todo = new Set(fromStream);
       let failure: { err: unknown } | undefined;
       await this.streamPass((member, _size, stream) => {
-        if (!todo.has(member)) return stream.resume();
+        if (!todo.has(member)) return void stream.resume();
         let pos = 0;
+        // The member's last chunk may still be in hand when its stream ends: the next member waits.
+        let last: Promise<void> = Promise.resolve();
         stream.on("data", (chunk: Buffer) => {
           if (failure) return;
           const wait = onChunk(member, chunk, pos);
           pos += chunk.length;
           if (wait) {
             stream.pause();
-            wait.then(
-              () => stream.resume(),
+            last = wait.then(
+              () => void stream.resume(),
               (err: unknown) => {
                 failure = { err };
                 stream.resume();
@@ -405,6 +410,7 @@ export class CheckpointArchive {
             );
           }
         });
+        return () => last;
       });
       if (failure) throw failure.err;
       return;
