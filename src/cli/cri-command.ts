@@ -4,13 +4,15 @@
  * `restore CHECKPOINT --pod-config FILE`.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { CriClient, CriError, type Container, type PodSandbox } from "../cri/client.js";
 import { parsePodConfig } from "../cri/pod-config-file.js";
 import type { ContainerConfig, PodSandboxConfig } from "../cri/types.js";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
+import { identityFrom, identityOption } from "./checkpoint-arg.js";
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 import { renderTable } from "./table.js";
@@ -176,11 +178,12 @@ export function criCommand(): Command {
     .argument("<checkpoint>", "a checkpoint archive on this node, or a checkpoint image reference")
     .requiredOption("--pod-config <file>", "the new sandbox's PodSandboxConfig (JSON or YAML, as crictl runp reads it)")
     .option("--name <name>", "the restored container's name (default: the checkpointed container's)")
+    .addOption(identityOption())
     .addOption(formatOption())
-    .action(async (source: string, opts: { podConfig: string; name?: string; format: string }, cmd: Command) => {
+    .action(async (source: string, opts: { podConfig: string; name?: string; format: string; identity?: string }, cmd: Command) => {
       const podConfig = parsePodConfig(readFileSync(opts.podConfig, "utf8"), opts.podConfig);
       const started = Date.now();
-      const restored = await withClient(cmd, (c) => restoreThroughCri(c, source, podConfig, opts.name));
+      const restored = await withClient(cmd, (c) => restoreThroughCri(c, source, podConfig, opts.name, identityFrom(opts.identity)));
       if (opts.format === "json") return writeStdout(JSON.stringify(restored, null, 2) + "\n");
       writeStdout(renderTable(["POD ID", "CONTAINER", "NAME", "CHECKPOINT"], [[shortId(restored.podSandboxId), shortId(restored.containerId), restored.name, source]]));
       process.stderr.write(`restored in ${((Date.now() - started) / 1000).toFixed(2)} s\n`);
@@ -197,16 +200,21 @@ interface Restored {
 
 /**
  * A new sandbox, then the checkpoint created and started in it. An archive goes to containerd
- * rewritten into the layout it restores (base image pinned by digest, status.dump); CRI-O takes
- * archives as they are; an image reference is pulled and restored by the runtime itself. Nothing is
- * left behind when a step fails.
+ * rewritten into the layout it restores (base image pinned by digest, status.dump), a sealed one
+ * decrypted as it is read (`open` has its key), so that the only plaintext on disk is the rewritten
+ * archive in a private directory the runtime restores from, removed after; CRI-O takes archives as
+ * they are; an image reference is pulled and restored by the runtime itself. Nothing is left behind
+ * when a step fails.
  */
-async function restoreThroughCri(c: CriClient, source: string, podConfig: PodSandboxConfig, name?: string): Promise<Restored> {
+async function restoreThroughCri(c: CriClient, source: string, podConfig: PodSandboxConfig, name: string | undefined, open: OpenOptions): Promise<Restored> {
   const isArchive = existsSync(source);
   const runtime = (await c.version()).runtimeName;
   const { checkpointedContainerName } = await import("../node/container-restore.js");
   const { KUBELET_NAMESPACES } = await import("../node/cri/cri-pod-config.js");
-  const containerName = name ?? (isArchive ? await checkpointedContainerName(resolve(source)) : imageBaseName(source));
+  if (isArchive && runtime !== "containerd" && (await isSealedFile(source))) {
+    throw new UserError(`${source}: a sealed archive restores through containerd only (${runtime} reads the archive itself): unseal it first`);
+  }
+  const containerName = name ?? (isArchive ? await checkpointedContainerName(resolve(source), open) : imageBaseName(source));
   let image = isArchive ? resolve(source) : source;
   let work: string | undefined;
   const sandboxId = await c.runPodSandbox(podConfig);
@@ -216,7 +224,7 @@ async function restoreThroughCri(c: CriClient, source: string, podConfig: PodSan
       const { prepareContainerdRestore } = await import("../node/cri/containerd-restore.js");
       const { criuPath } = await import("../checkpoint/host-checks.js");
       work = mkdtempSync(join(tmpdir(), "ckpt-cri-restore-"));
-      image = await prepareContainerdRestore({ cri: c, source: resolve(source), criu: criuPath(), containerName, annotations: {}, outDir: work });
+      image = await prepareContainerdRestore({ cri: c, source: resolve(source), criu: criuPath(), containerName, annotations: {}, outDir: work, open });
     } else if (!isArchive && !(await c.imageStatus(source))) {
       await c.pullImage(source, { sandboxConfig: podConfig });
     }
@@ -239,6 +247,19 @@ async function restoreThroughCri(c: CriClient, source: string, podConfig: PodSan
     throw err;
   } finally {
     if (work) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Whether the file is an age-sealed archive (by its first bytes). */
+async function isSealedFile(path: string): Promise<boolean> {
+  if (statSync(path).isDirectory()) return false;
+  const { detectSealed } = await import("../checkpoint/seal/age-format.js");
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(64);
+    return detectSealed(head.subarray(0, readSync(fd, head, 0, head.length, 0))) !== undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `ckpt diff A B [--format tree|json]`: what changed between two checkpoints of one container (or of
+ * `ckpt diff A B [--format tree|json] [--replicas]`: what changed between two checkpoints of one container (or of
  * two replicas): processes, threads, credentials, environment, open files and sockets, VMAs, memory
  * pages, and the container's file changes.
  */
@@ -13,7 +13,7 @@ import { identityFrom, identityOption, openCheckpointArg } from "./checkpoint-ar
 import { UserError } from "./errors.js";
 import { writeStdout } from "./io.js";
 
-const Flags = z.object({ format: z.enum(["tree", "json"]), identity: z.string().optional() });
+const Flags = z.object({ format: z.enum(["tree", "json"]), identity: z.string().optional(), replicas: z.boolean().optional() });
 
 export function diffCommand(): Command {
   return new Command("diff")
@@ -21,6 +21,7 @@ export function diffCommand(): Command {
     .argument("<a>", "the first checkpoint (archive, unpacked directory, CRIU image directory or checkpoint image)")
     .argument("<b>", "the second checkpoint")
     .option("--format <format>", "output format: tree or json", "tree")
+    .option("--replicas", "pair every process's VMAs by what they map, not by address (two separately started replicas; done by default where file mappings lie at other addresses)")
     .addOption(identityOption())
     .action(async (pathA: string, pathB: string, raw: unknown) => {
       const parsed = Flags.safeParse(raw);
@@ -29,7 +30,7 @@ export function diffCommand(): Command {
       try {
         const open = identityFrom(parsed.data.identity);
         for (const path of [pathA, pathB]) opened.push(await openCheckpointArg(path, open));
-        const diff = await diffCheckpoints(opened[0]!, opened[1]!);
+        const diff = await diffCheckpoints(opened[0]!, opened[1]!, { replicas: parsed.data.replicas === true });
         if (parsed.data.format === "json") writeStdout(JSON.stringify(diff, null, 2) + "\n");
         else writeStdout(renderTree(diffTree(diff)));
       } finally {

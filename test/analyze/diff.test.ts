@@ -3,36 +3,39 @@
  * after a step that makes known changes: a new child, a new thread, a new open file, a file position
  * moved on, a new TCP
  * connection, one page of a known mapping written, a mapping unmapped, one made read-only, a new
- * shared mapping, a changed command line and credentials in the child, and a changed variable in the
- * leader's environment area. Packed as CRI-O and containerd archives, the dumps also carry root FS
- * changes (a changed text file, a new file, a deleted one). The diff must report exactly those; a
- * checkpoint against itself reports nothing; two separate runs pair up by command line.
+ * shared mapping, a changed command line and credentials in the child (groups, a capability, its
+ * filesystem uid and gid), and a changed variable in the leader's environment area; a variable the
+ * leader sets with setenv is not in that area, and the diff says that such changes are not seen.
+ * Packed as CRI-O and containerd archives, the dumps also carry root FS changes (a changed text file,
+ * a new file, a deleted one). The diff must report exactly those; a checkpoint against itself reports
+ * nothing; two separate runs pair up by command line, and two replicas of a C program (other
+ * addresses everywhere, one page apart) pair their VMAs by what they map.
  *
  * What cannot be pinned down is said where it is asserted: the Python interpreter writes its heap,
  * stacks and data pages all the time, so memory changes are checked for the known page, for the
  * mappings that must not change, and for code, not as a complete list.
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { diffCheckpoints } from "../../src/analyze/diff/diff-checkpoints.js";
+import { diffCheckpoints, ENVIRONMENT_NOTE } from "../../src/analyze/diff/diff-checkpoints.js";
 import { isEmptyDiff, type CheckpointDiff, type ProcessChange } from "../../src/analyze/diff/diff-types.js";
 import { unifiedDiff } from "../../src/analyze/diff/unified-diff.js";
 import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { buildArchive, packTar } from "../support/archives.js";
 import { ensureCliBuilt, expectOneLineError, runCkpt } from "../support/ckpt-cli.js";
-import { haveRealStack, startWorkload, type LiveWorkload, type WorkloadDump } from "../support/criu-dump.js";
+import { haveRealStack, startProgram, startWorkload, type LiveWorkload, type WorkloadDump } from "../support/criu-dump.js";
 
 const PAGE = 4096;
 const hex = (n: number) => "0x" + n.toString(16);
 
-async function diffPaths(a: string, b: string): Promise<CheckpointDiff> {
+async function diffPaths(a: string, b: string, opts: { replicas?: boolean } = {}): Promise<CheckpointDiff> {
   const ca = await Checkpoint.open(a);
   const cb = await Checkpoint.open(b);
   try {
-    return await diffCheckpoints(ca, cb);
+    return await diffCheckpoints(ca, cb, opts);
   } finally {
     ca.close();
     cb.close();
@@ -95,6 +98,8 @@ describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before a
 
   it("finds the leader's new thread, new file, moved file position and new TCP connection, and its changed environment variable", () => {
     expect(leader.changes).toEqual([]);
+    // One run of the program: its VMAs pair by address.
+    expect(leader.vma_match).toBeUndefined();
     expect(leader.threads).toEqual({ added: [{ tid: s.step.tids["step-worker-2"], name: "step-worker-2" }], removed: [] });
     expect(leader.environment).toEqual({ added: {}, removed: {}, changed: { CKPT_STEP_STATE: { a: "initial", b: "stepped" } } });
     expect(leader.files.removed).toEqual([]);
@@ -137,31 +142,54 @@ describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before a
     }
   });
 
-  it("finds the child's rewritten command line, its new groups and the capability it dropped, and nothing else of it", () => {
+  it("finds the child's rewritten command line, its new groups and filesystem ids and the capability it dropped, and nothing else of it", () => {
     const argv = (phase: string) => `/usr/bin/python3 -B ${join(import.meta.dirname, "../support/workloads/step.py")} ${s.workDir} ${phase}`;
     const changes = Object.fromEntries(child.changes.map((c) => [c.field, c]));
-    expect(Object.keys(changes).sort()).toEqual(["cap_bnd", "cap_eff", "cap_prm", "cmdline", "groups"]);
+    expect(Object.keys(changes).sort()).toEqual(["cap_bnd", "cap_eff", "cap_prm", "cmdline", "gids (real effective saved fs)", "groups", "uids (real effective saved fs)"]);
     expect(changes.cmdline).toEqual({ field: "cmdline", a: argv("initial"), b: argv("stepped") });
     expect(changes.groups).toEqual({ field: "groups", a: "", b: "4242" });
-    for (const cap of ["cap_bnd", "cap_eff", "cap_prm"]) {
+    expect(changes["uids (real effective saved fs)"]).toEqual({ field: "uids (real effective saved fs)", a: "0 0 0 0", b: "0 0 0 4242" });
+    expect(changes["gids (real effective saved fs)"]).toEqual({ field: "gids (real effective saved fs)", a: "0 0 0 0", b: "0 0 0 4242" });
+    for (const cap of ["cap_bnd", "cap_prm"]) {
       expect(changes[cap]!.detail).toBe("-CAP_SYS_BOOT");
       expect(BigInt(changes[cap]!.a) & ~BigInt(changes[cap]!.b)).toBe(1n << 22n);
     }
+    // A filesystem uid other than 0 also takes the file capabilities out of the effective set (the
+    // kernel's CAP_FS_MASK: CHOWN, DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, FSETID, LINUX_IMMUTABLE,
+    // MKNOD, MAC_OVERRIDE), those of them the child had.
+    const FS_MASK = (1n << 0n) | (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 4n) | (1n << 9n) | (1n << 27n) | (1n << 32n);
+    const eff = changes.cap_eff!;
+    expect(BigInt(eff.b) & ~BigInt(eff.a)).toBe(0n);
+    expect(BigInt(eff.a) & ~BigInt(eff.b)).toBe((1n << 22n) | (BigInt(eff.a) & FS_MASK));
+    expect(eff.detail).toMatch(/-CAP_CHOWN .*-CAP_SYS_BOOT/);
     expect(child.threads).toEqual({ added: [], removed: [] });
     expect(child.environment).toEqual({ added: {}, removed: {}, changed: {} });
     expect(child.files).toEqual({ added: [], removed: [], changed: [] });
     expect(child.vmas).toEqual({ added: [], removed: [], changed: [] });
     expect(dirs.rootfs).toEqual({ added: [], changed: [], deleted: [], reverted: [] });
-    expect(dirs.notes).toEqual([]);
+    expect(dirs.notes).toEqual([ENVIRONMENT_NOTE]);
+  });
+
+  it("does not see a variable set with setenv after the start (it is in the heap, not the environment area), and says so", () => {
+    expect(leader.environment.added).toEqual({});
+    // The variable is there, in B's memory, just not in the area the environment diff reads.
+    const found = runCkpt(["memparse", dumpB.dir, "-p", String(s.pids.leader), "-s", "CKPT_SET_AFTER_START=set-after-start", "--format", "json"]);
+    expect(found.status, found.stderr).toBe(0);
+    const matches = (JSON.parse(found.stdout) as { matches: Array<{ vma: { resource: string } }> }).matches;
+    expect(matches.length).toBeGreaterThan(0);
+    expect(matches.every((m) => !m.vma.resource.startsWith("[stack"))).toBe(true);
+    expect(dirs.notes).toContain(ENVIRONMENT_NOTE);
+    const tree = runCkpt(["diff", dumpA.dir, dumpB.dir]);
+    expect(tree.stdout).toContain(`Not compared\n    └── ${ENVIRONMENT_NOTE}\n`);
   });
 
   it("reports nothing for a checkpoint against itself, in JSON and as a tree", async () => {
     const self = await diffPaths(dumpB.dir, dumpB.dir);
     expect(isEmptyDiff(self)).toBe(true);
-    expect(self.notes).toEqual([]);
+    expect(self.notes).toEqual([ENVIRONMENT_NOTE]);
     const tree = runCkpt(["diff", dumpA.dir, dumpA.dir]);
     expect(tree.status, tree.stderr).toBe(0);
-    expect(tree.stdout).toBe(`No differences\n├── A: ${dumpA.dir}\n└── B: ${dumpA.dir}\n`);
+    expect(tree.stdout).toBe(`No differences\n├── A: ${dumpA.dir}\n├── B: ${dumpA.dir}\n└── Not compared\n    └── ${ENVIRONMENT_NOTE}\n`);
   });
 
   describe("as archives with root FS changes", () => {
@@ -238,7 +266,8 @@ describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before a
       expect(lines).toContain(`[+ ${s.step.fds.opened}]  ${join(s.workDir, "opened-at-step.txt")} (O_RDWR | O_APPEND | O_LARGEFILE, pos 19)`);
       expect(lines.some((l) => l.startsWith(`[+ ${s.step.fds.client}]  tcp 127.0.0.1:`) && l.endsWith(" -> 127.0.0.1:7431 (ESTABLISHED)"))).toBe(true);
       expect(lines).toContain(`[${hex(s.ready.addresses.buffer!)}-${hex(s.ready.addresses.buffer! + 4 * PAGE)} rw- (anonymous) (16.0 KiB)]  1 changed page(s) at ${hex(s.ready.addresses.buffer! + 2 * PAGE)}`);
-      expect(lines.some((l) => /^cap_eff: 0x[0-9a-f]{16} → 0x[0-9a-f]{16} \(-CAP_SYS_BOOT\)$/.test(l))).toBe(true);
+      expect(lines.some((l) => /^cap_bnd: 0x[0-9a-f]{16} → 0x[0-9a-f]{16} \(-CAP_SYS_BOOT\)$/.test(l))).toBe(true);
+      expect(lines).toContain("uids (real effective saved fs): 0 0 0 0 → 0 0 0 4242");
       expect(lines).toContain("[+]  /var/new.txt (file, 4 B)");
       expect(lines).toContain("-mode=fast");
       expect(lines).toContain("+mode=safe");
@@ -306,9 +335,80 @@ describe.runIf(haveRealStack())("ckpt diff of two separate runs (replicas): proc
       expect(pairs.sort()).toEqual([[pids[0]!.leader, pids[1]!.leader, "cmdline"], [pids[0]!.child, pids[1]!.child, "cmdline"]].sort());
       const leader = d.processes.changed.find((p) => p.pid === pids[1]!.leader)!;
       expect(leader.environment.changed.CKPT_STEP_STATE).toEqual({ a: "run-000", b: "run-100" });
+      // The interpreter is built without PIE and stays where it is; its libraries moved.
+      expect(leader.vma_match).toBe("mapping");
+      expect(leader.vmas.changed).toEqual([]);
     } finally {
       for (const dump of dumps) await dump.cleanup();
       rmSync(workDir, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe.runIf(haveRealStack())("ckpt diff of two replicas of a C program: VMAs paired by what they map", () => {
+  const PROGRAM = join(import.meta.dirname, "../support/programs/replica.c");
+  let tmp: string;
+  const dumps: WorkloadDump[] = [];
+  const buffers: number[] = [];
+  const pids: number[] = [];
+  let d: CheckpointDiff;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "ckpt-replicas-"));
+    const exe = join(tmp, "replica");
+    execFileSync("gcc", ["-O1", "-o", exe, PROGRAM]);
+    const workDir = join(tmp, "work");
+    for (const fill of ["0x41", "0x42"]) {
+      // The same (empty) working directory each run: the same command line.
+      mkdirSync(workDir, { recursive: true });
+      const live = await startProgram("replica", (dir) => [exe, dir], { env: { CKPT_REPLICA_FILL: fill }, workDir });
+      try {
+        dumps.push(await live.dump());
+        buffers.push(live.ready.buffer as number);
+        pids.push(live.pids.leader!);
+      } finally {
+        await live.stop();
+      }
+    }
+    d = await diffPaths(dumps[0]!.dir, dumps[1]!.dir);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const dump of dumps) await dump.cleanup();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("pairs the two by command line, sees they lie at other addresses, and finds no VMA added, removed or changed", () => {
+    expect(buffers[0]).not.toBe(buffers[1]);
+    expect(d.processes.added).toEqual([]);
+    expect(d.processes.removed).toEqual([]);
+    expect(d.processes.changed).toHaveLength(1);
+    const p = d.processes.changed[0]!;
+    expect([p.pid_a, p.pid, p.matched_by, p.vma_match]).toEqual([pids[0], pids[1], "cmdline", "mapping"]);
+    expect(p.vmas).toEqual({ added: [], removed: [], changed: [] });
+    expect(p.changes).toEqual([]);
+    expect(p.files).toEqual({ added: [], removed: [], changed: [] });
+  });
+
+  it("finds the one page the replicas were given apart, at its offset in the buffer, and no change in code", () => {
+    const p = d.processes.changed[0]!;
+    const buffer = p.memory.find((m) => m.area.start === hex(buffers[1]!));
+    expect(buffer).toEqual({
+      area: { start: hex(buffers[1]!), end: hex(buffers[1]! + 4 * PAGE), size: 4 * PAGE, prot: "rw-", file: "" },
+      changed_pages: 1,
+      added_pages: 0,
+      removed_pages: 0,
+      first_changed: [hex(buffers[1]! + 2 * PAGE)],
+    });
+    // The rest that differs holds addresses (stacks, the relocated GOTs, libc's data), never code.
+    for (const m of p.memory) expect(m.area.prot, `${m.area.start} ${m.area.file}`).not.toMatch(/x/);
+  });
+
+  it("--replicas forces the same pairing; the tree says how the VMAs were paired", async () => {
+    expect(await diffPaths(dumps[0]!.dir, dumps[1]!.dir, { replicas: true })).toEqual(d);
+    const tree = runCkpt(["diff", dumps[0]!.dir, dumps[1]!.dir, "--replicas"]);
+    expect(tree.status, tree.stderr).toBe(0);
+    expect(tree.stdout).toContain("laid out at other addresses (replicas): VMAs paired by what they map, pages compared at the same offset in each");
+    expect(tree.stdout).toContain(`[${hex(buffers[1]!)}-${hex(buffers[1]! + 4 * PAGE)} rw- (anonymous) (16.0 KiB)]  1 changed page(s) at ${hex(buffers[1]! + 2 * PAGE)}`);
+  });
 });

@@ -14,6 +14,7 @@ import { Checkpoint } from "../../src/checkpoint/checkpoint.js";
 import { collectReport } from "../../src/analyze/report/collect.js";
 import { escapeHtml } from "../../src/analyze/report/html.js";
 import { renderReport } from "../../src/analyze/report/render.js";
+import { redact } from "../../src/analyze/scan/redact.js";
 import { buildArchive, DEFAULT_CONTAINER, packTar, readArchive } from "../support/archives.js";
 import { dumpDom, haveChromium, screenshot } from "../support/chromium.js";
 import { ensureCliBuilt, REPO, runCkpt } from "../support/ckpt-cli.js";
@@ -168,5 +169,102 @@ describe.skipIf(!haveRealStack() || !haveChromium() || !haveCrit())("ckpt report
     const bad = runCkpt(["report", archive, "--findings", file, "-o", out]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^ckpt: .*findings\.json: not a list of findings .*\n$/);
+  });
+});
+
+/**
+ * `ckpt report --scan` and `--findings` on a real dump of the "secrets" workload (a GitHub token in
+ * its environment, a database password in a URL on its command line), packed with the same secrets
+ * in an annotation, a changed file's name and a deleted path: the page shows each secret only as the
+ * scan redacts it, in the findings and wherever else it would show the text that holds it.
+ */
+describe.runIf(haveRealStack())("ckpt report with findings hides their secrets everywhere in the page", () => {
+  let dump: WorkloadDump;
+  let work: string;
+  let archive: string;
+  let token: string;
+  let password: string;
+
+  beforeAll(async () => {
+    ensureCliBuilt();
+    dump = await dumpWorkload("secrets");
+    const planted = JSON.parse(readFileSync(join(dump.workDir, "secrets.json"), "utf8")) as Record<string, { value: string }>;
+    token = planted.env!.value;
+    password = planted.cmdline!.value;
+    work = mkdtempSync(join(tmpdir(), "ckpt-report-secrets-"));
+    const diff = join(work, "rootfs-diff.tar");
+    writeFileSync(diff, packTar([{ name: "etc/", type: "dir" }, { name: `etc/token-${token}.txt`, data: Buffer.from("see the name\n") }]));
+    archive = await buildArchive({
+      layout: "crio",
+      imagesDir: dump.dir,
+      out: join(work, "secrets.tar"),
+      rootfsDiff: diff,
+      deletedFiles: [`/tmp/${token}`],
+      spec: { annotations: { "app.example/database": `postgres://app:${password}@db.internal:5432/app` } },
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await dump?.cleanup();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  const report = (name: string, ...args: string[]) => {
+    const out = join(work, `${name}.html`);
+    const r = runCkpt(["report", archive, "-o", out, ...args]);
+    expect(r.status, r.stderr).toBe(0);
+    return readFileSync(out, "utf8");
+  };
+  /** The page's own process table, annotations and root FS sections (everything but the findings). */
+  const outsideFindings = (html: string) => html.slice(0, html.indexOf('<section id="findings">')) + html.slice(html.indexOf('<section id="hashes">'));
+
+  it("without findings the page shows the secrets as dumped (what the redaction has to hide)", () => {
+    const html = report("plain");
+    expect(html).toContain(token);
+    expect(html).toContain(password);
+  });
+
+  it("--scan: no secret in the clear anywhere; the redacted forms in the command line, annotation, file names and findings", () => {
+    const html = report("scan", "--scan");
+    for (const secret of [token, password]) {
+      expect(html).not.toContain(secret);
+      expect(outsideFindings(html)).toContain(escapeHtml(redact(secret)));
+    }
+    const ps = [...html.matchAll(/<table class="ps">[\s\S]*?<\/table>/g)][0]![0];
+    expect(ps).toContain(escapeHtml(`--db-url=postgres://app:${redact(password)}@db.internal:5432/app`));
+    expect(html).toContain(escapeHtml(`postgres://app:${redact(password)}@db.internal:5432/app`) + "</td>");
+    expect(html).toContain(`<td>etc/token-${redact(token)}.txt</td>`);
+    expect(html).toContain(`<td>/tmp/${redact(token)}</td>`);
+    const findings = html.slice(html.indexOf('<section id="findings">'), html.indexOf('<section id="hashes">'));
+    expect(findings).toContain("<td>github-token</td>");
+    expect(findings).toContain("<td>url-password</td>");
+    expect(findings).toContain(redact(token));
+  });
+
+  it("--findings with `ckpt scan --format json` output, redacted or not: the same page", () => {
+    const scanned = (name: string, ...flags: string[]) => {
+      const file = join(work, `${name}.json`);
+      writeFileSync(file, runCkpt(["scan", archive, "--format", "json", ...flags]).stdout);
+      return file;
+    };
+    const fromScan = report("scan-again", "--scan");
+    const pages = [report("from-redacted", "--findings", scanned("redacted")), report("from-clear", "--findings", scanned("clear", "--no-redact"))];
+    // Alike but for the time the page was made.
+    const body = (html: string) => html.replace(/ at \d{4}-\d\d-\d\dT[^ ]+ from /, " at T from ");
+    for (const html of pages) {
+      for (const secret of [token, password]) expect(html).not.toContain(secret);
+      expect(body(html)).toBe(body(fromScan));
+    }
+  });
+
+  it("--findings with a list that gives no secrets says so on the page", () => {
+    const file = join(work, "rows.json");
+    writeFileSync(file, JSON.stringify([{ rule: "github-token", where: "environment GITHUB_TOKEN", preview: redact(token) }]));
+    const html = report("rows", "--findings", file);
+    expect(html).toContain("1 finding(s) of the findings file give no secret");
+    writeFileSync(file, JSON.stringify([{ rule: "github-token", where: "environment GITHUB_TOKEN", preview: redact(token), secret: token }]));
+    const hidden = report("rows-secret", "--findings", file);
+    expect(hidden).not.toContain(token);
+    expect(hidden).toContain(`<td>/tmp/${redact(token)}</td>`);
   });
 });

@@ -2,10 +2,12 @@
  * `ckpt cri restore` against a real private containerd 2.1 with a loopback registry: a counter
  * made through the CRI is checkpointed by `ckpt cri checkpoint`, restored into new sandboxes from
  * the archive (rewritten into containerd's layout) and from a checkpoint image `ckpt image build`
- * pushed, which containerd restores by itself. A failed restore leaves no sandbox.
+ * pushed, which containerd restores by itself, and from the archive sealed with `ckpt seal` (opened
+ * with -i or $CKPT_IDENTITY, decrypted as it is read: no plaintext beside it or in the temp
+ * directory afterwards). A failed restore leaves no sandbox.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -137,6 +139,65 @@ describe.skipIf(!ok)("`ckpt cri restore` on containerd 2.1", () => {
     await waitFor("the counter restored from the image to count", () => (countsOf(logFile).length > archived.length + 3 ? true : undefined));
     expectCountContinued(countsOf(logFile), archived);
     expect(readFileSync(`/proc/${await restoredPid(out.containerId)}/root/tmp/test-file`, "utf8")).toBe("written-by-counter\n");
+  });
+
+  describe("a sealed archive", () => {
+    let sealed: string;
+    let key: string;
+    let sealedDir: string;
+
+    beforeAll(() => {
+      sealedDir = join(work, "sealed");
+      mkdirSync(sealedDir);
+      key = join(work, "restore.key");
+      const recipient = runCkpt(["seal", "keygen", "-o", key]).stdout.trim();
+      sealed = join(sealedDir, "counter.tar.age");
+      const r = runCkpt(["seal", archive, "-r", recipient, "-o", sealed]);
+      expect(r.status, r.stderr).toBe(0);
+    });
+
+    /** Restores the sealed archive into a new sandbox with TMPDIR private; checks what it leaves on disk. */
+    const restoreSealed = async (name: string, args: string[], env: Record<string, string> = {}) => {
+      const logDir = join(work, "logs", name);
+      const file = join(work, `pod-${name}.json`);
+      writeFileSync(file, JSON.stringify({ ...podConfig(name), logDirectory: logDir }));
+      const tmp = mkdtempSync(join(work, "tmp-"));
+      const r = runCkpt(["cri", "-r", cd.endpoint, "restore", sealed, "--pod-config", file, "--format", "json", ...args], undefined, { TMPDIR: tmp, ...env });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { podSandboxId: string; containerId: string; name: string };
+      sandboxes.push(out.podSandboxId);
+      // The rewritten archive lived in a private directory under TMPDIR, removed once containerd took it.
+      expect(readdirSync(tmp)).toEqual([]);
+      expect(readdirSync(sealedDir)).toEqual(["counter.tar.age"]);
+      return { out, logFile: join(logDir, "counter.log") };
+    };
+
+    it("restores with -i: the count goes on from the checkpoint, the file is there, nothing decrypted is left on disk", async () => {
+      const { out, logFile } = await restoreSealed("from-sealed", ["-i", key]);
+      expect(out.name).toBe("counter");
+      expect((await cri.containerStatus(out.containerId)).status?.state).toBe("CONTAINER_RUNNING");
+      const archived = countsIn(spawnSync("tar", ["-xOf", archive, "container.log"], { encoding: "utf8" }).stdout);
+      await waitFor("the counter restored from the sealed archive to count", () => (countsOf(logFile).length > archived.length + 3 ? true : undefined));
+      expectCountContinued(countsOf(logFile), archived);
+      expect(readFileSync(`/proc/${await restoredPid(out.containerId)}/root/tmp/test-file`, "utf8")).toBe("written-by-counter\n");
+    });
+
+    it("restores with $CKPT_IDENTITY", async () => {
+      const { out } = await restoreSealed("from-sealed-env", [], { CKPT_IDENTITY: key });
+      expect((await cri.containerStatus(out.containerId)).status?.state).toBe("CONTAINER_RUNNING");
+    });
+
+    it("without a key, or with another one: one line, and no sandbox is made", async () => {
+      const before = (await cri.listPodSandbox()).length;
+      const file = join(work, "pod-sealed-nokey.json");
+      writeFileSync(file, JSON.stringify(podConfig("sealed-nokey")));
+      const line = expectOneLineError(runCkpt(["cri", "-r", cd.endpoint, "restore", sealed, "--pod-config", file], undefined, { CKPT_IDENTITY: "" }), sealed);
+      expect(line).toMatch(/sealed archive: give --identity/);
+      const other = join(work, "other.key");
+      runCkpt(["seal", "keygen", "-o", other]);
+      expectOneLineError(runCkpt(["cri", "-r", cd.endpoint, "restore", sealed, "--pod-config", file, "-i", other]), sealed);
+      expect((await cri.listPodSandbox()).length).toBe(before);
+    });
   });
 
   it("fails in one line and leaves no sandbox: a bad pod config, an image that is not there", async () => {

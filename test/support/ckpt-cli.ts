@@ -33,17 +33,18 @@ export interface CliResult {
   stderr: string;
 }
 
-function spawnCkpt(args: string[], input: Uint8Array | string | undefined) {
+function spawnCkpt(args: string[], input: Uint8Array | string | undefined, env: Record<string, string> = {}) {
   return spawnSync(join(REPO, "bin/ckpt"), args, {
     cwd: REPO,
     input,
-    env: { ...process.env, CKPT_DEBUG: "" },
+    env: { ...process.env, CKPT_DEBUG: "", ...env },
     maxBuffer: 64 << 20,
   });
 }
 
-export function runCkpt(args: string[], input?: Uint8Array): CliResult {
-  const r = spawnCkpt(args, input);
+/** `env` is added to this process's environment for the run. */
+export function runCkpt(args: string[], input?: Uint8Array, env?: Record<string, string>): CliResult {
+  const r = spawnCkpt(args, input, env);
   return { status: r.status, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
 }
 

@@ -36,6 +36,7 @@ function pagesText(p: PagesChange): string {
 function addProcessChange(parent: TreeNode, p: ProcessChange): void {
   const title = p.pid_a !== undefined ? `${p.command} (pid ${p.pid_a} in A, matched by ${p.matched_by})` : p.command;
   const n = add(parent, title, `~ ${p.pid}`);
+  if (p.vma_match === "mapping") add(n, "laid out at other addresses (replicas): VMAs paired by what they map, pages compared at the same offset in each");
   for (const c of p.changes) add(n, changeText(c));
   if (p.threads.added.length || p.threads.removed.length) {
     const t = add(n, "Threads");

@@ -106,6 +106,9 @@ export interface ProcessChange {
   pid_a?: number;
   command: string;
   matched_by: "pid" | "cmdline";
+  /** Set when the two are laid out at other addresses (replicas): VMAs paired by what they map, their
+   * pages compared at the same offset in each. */
+  vma_match?: "mapping";
   changes: FieldChange[];
   threads: { added: ThreadJson[]; removed: ThreadJson[] };
   environment: EnvironmentDiff;

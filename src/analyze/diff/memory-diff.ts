@@ -3,9 +3,10 @@
  * only a 16-byte hash of each is kept (16 MiB per GiB of memory); B's pages are then streamed and
  * hashed against them. Neither memory is ever held: a page lives for one callback.
  *
- * Pages count against a VMA present in both checkpoints (same start and backing); pages of VMAs only
- * one side has are not counted (the VMA itself is reported). Shared memory objects (shared anonymous
- * mappings, memfd, SysV shm) are compared as wholes, matched by their id.
+ * Pages count against a VMA present in both checkpoints (same start and backing, or for replicas the
+ * same thing mapped, vma-match.ts), page for page at the same offset from each one's start; pages of
+ * VMAs only one side has are not counted (the VMA itself is reported). Shared memory objects (shared
+ * anonymous mappings, memfd, SysV shm) are compared as wholes, matched by their id.
  */
 import { hash } from "node:crypto";
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
@@ -13,7 +14,9 @@ import { PAGE_SIZE } from "../../criu-images/memory.js";
 import { memoryRegions, vmaAt, type Region } from "../memparse/regions.js";
 import { MAX_LISTED_PAGES, type ListDiff, type PagesChange, type SharedMemoryJson, type VmaJson } from "./diff-types.js";
 import { forEachPage } from "./page-stream.js";
-import { vmaKey, vmaNamer, type VmaNamer } from "./process-facts.js";
+import { vmaNamer, type VmaNamer } from "./process-facts.js";
+import { vmaKeys, type VmaMatchMode } from "./vma-match.js";
+import type { VmaView } from "../../criu-images/explore/mems.js";
 import { FileNames } from "../../criu-images/explore/file-names.js";
 
 const HASH_BYTES = 16;
@@ -111,26 +114,58 @@ function compareHex(x: string, y: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** How a page's address is put in an area: its VMA (processes) or the object itself (shared memory). */
-interface AreaOf {
-  (vaddr: bigint): { key: string; area: VmaJson } | undefined;
+/**
+ * A VMA of B paired with one of A (or a shared memory object with itself): pages are compared at the
+ * same offset from each one's start, which is the same address unless the two are laid out apart.
+ */
+interface PairedArea {
+  key: string;
+  /** The area as B has it. */
+  area: VmaJson;
+  aStart: bigint;
+  aEnd: bigint;
+  bStart: bigint;
+  bEnd: bigint;
 }
 
-function areaFinder(region: Region, namer: VmaNamer): AreaOf {
-  if (region.kind === "shmem") {
-    const area: VmaJson = { start: "0x0", end: "0x0", size: 0, prot: "", file: region.label };
-    return () => ({ key: "object", area });
+const WHOLE_OBJECT = 1n << 62n;
+
+/** Each side's VMAs that have a partner, found by address (the last one found is kept for the next page). */
+function pairAreas(ra: Region, rb: Region, namerA: VmaNamer, namerB: VmaNamer, mode: VmaMatchMode): { inA: AreaOf; inB: AreaOf } {
+  if (rb.kind === "shmem") {
+    const paired: PairedArea = { key: "object", area: { start: "0x0", end: "0x0", size: 0, prot: "", file: rb.label }, aStart: 0n, aEnd: WHOLE_OBJECT, bStart: 0n, bEnd: WHOLE_OBJECT };
+    return { inA: () => paired, inB: () => paired };
   }
-  let last: { start: bigint; end: bigint; key: string; area: VmaJson } | undefined;
-  return (vaddr) => {
-    if (last && vaddr >= last.start && vaddr < last.end) return last;
-    const v = vmaAt(region.vmas, vaddr);
-    if (!v) return undefined;
-    const area = namer(v);
-    last = { start: v.start, end: v.end, key: vmaKey(area), area };
-    return last;
+  const jsonA = ra.vmas.map(namerA);
+  const jsonB = rb.vmas.map(namerB);
+  const keysA = vmaKeys(jsonA, mode);
+  const indexInA = new Map(keysA.map((k, i) => [k, i]));
+  const ofA = new Map<VmaView, PairedArea>();
+  const ofB = new Map<VmaView, PairedArea>();
+  vmaKeys(jsonB, mode).forEach((key, j) => {
+    const i = indexInA.get(key);
+    if (i === undefined) return;
+    const va = ra.vmas[i]!;
+    const vb = rb.vmas[j]!;
+    const paired = { key, area: jsonB[j]!, aStart: va.start, aEnd: va.end, bStart: vb.start, bEnd: vb.end };
+    ofA.set(va, paired);
+    ofB.set(vb, paired);
+  });
+  const finder = (vmas: readonly VmaView[], of: Map<VmaView, PairedArea>): AreaOf => {
+    let last: { start: bigint; end: bigint; paired: PairedArea | undefined } | undefined;
+    return (vaddr) => {
+      if (last && vaddr >= last.start && vaddr < last.end) return last.paired;
+      const v = vmaAt(vmas, vaddr);
+      if (!v) return undefined;
+      last = { start: v.start, end: v.end, paired: of.get(v) };
+      return last.paired;
+    };
   };
+  return { inA: finder(ra.vmas, ofA), inB: finder(rb.vmas, ofB) };
 }
+
+/** The paired area an address lies in, if its VMA has a partner. */
+type AreaOf = (vaddr: bigint) => PairedArea | undefined;
 
 function regionId(r: Region): string {
   return r.kind === "process" ? `pid ${r.pid}` : `shmem ${r.shmid}`;
@@ -147,11 +182,11 @@ export interface MemoryDiff {
   notes: string[];
 }
 
-/** `pairs`: A's pid → B's pid for every process matched between the two. */
-export async function diffMemory(a: Checkpoint, b: Checkpoint, pairs: ReadonlyMap<number, number>): Promise<MemoryDiff> {
+/** `pairs`: A's pid → B's pid for every process matched between the two, and how their VMAs pair. */
+export async function diffMemory(a: Checkpoint, b: Checkpoint, pairs: ReadonlyMap<number, { pid: number; vmas: VmaMatchMode }>): Promise<MemoryDiff> {
   const regionsA = memoryRegions(a.images);
   const regionsB = memoryRegions(b.images);
-  const bPidToA = new Map([...pairs].map(([pa, pb]) => [pb, pa]));
+  const bPidToA = new Map([...pairs].map(([pa, pb]) => [pb.pid, pa]));
   const aById = new Map(regionsA.map((r) => [regionId(r), r]));
   const partnerOf = (rb: Region): Region | undefined => {
     if (rb.kind === "shmem") return aById.get(regionId(rb));
@@ -169,41 +204,37 @@ export async function diffMemory(a: Checkpoint, b: Checkpoint, pairs: ReadonlyMa
   for (const ra of partners.keys()) hashes.set(ra, new RegionHashes(ra));
   await forEachPage(a, [...partners.keys()], (region, vaddr, page) => hashes.get(region)!.add(vaddr, page));
 
-  // Keys of the areas each side has, so that only areas present in both are counted.
+  // The areas both sides have: only their pages are counted.
   const namerA = vmaNamer(a.images, new FileNames(a.images));
   const namerB = vmaNamer(b.images, new FileNames(b.images));
-  const keysOf = (r: Region, namer: VmaNamer) => new Set(r.kind === "shmem" ? ["object"] : r.vmas.map((v) => vmaKey(namer(v))));
   const counts = new Map<Region, AreaCounts>();
-  const finders = new Map<Region, AreaOf>();
-  const bothKeys = new Map<Region, Set<string>>();
+  const areas = new Map<Region, { inA: AreaOf; inB: AreaOf }>();
   for (const [ra, rb] of partners) {
     counts.set(rb, new AreaCounts());
-    finders.set(rb, areaFinder(rb, namerB));
-    finders.set(ra, areaFinder(ra, namerA));
-    const ka = keysOf(ra, namerA);
-    bothKeys.set(rb, new Set([...keysOf(rb, namerB)].filter((k) => ka.has(k))));
+    areas.set(rb, pairAreas(ra, rb, namerA, namerB, rb.kind === "process" ? (pairs.get(ra.pid!)?.vmas ?? "address") : "address"));
   }
   const aOf = new Map([...partners].map(([ra, rb]) => [rb, ra]));
 
-  // Pass over B: each page against A's hash.
+  // Pass over B: each page against A's hash of the page at the same offset in the paired area.
   await forEachPage(b, [...partners.values()], (rb, vaddr, page) => {
-    const where = finders.get(rb)!(vaddr);
-    if (!where || !bothKeys.get(rb)!.has(where.key)) return;
+    const where = areas.get(rb)!.inB(vaddr);
+    if (!where) return;
+    const inA = where.aStart + (vaddr - where.bStart);
     const h = hashes.get(aOf.get(rb)!)!;
-    const index = h.indexOf(vaddr);
+    const index = inA < where.aEnd ? h.indexOf(inA) : -1;
     if (index < 0) return counts.get(rb)!.count(where.key, where.area, "added_pages", vaddr);
     h.seen[index] = 1;
     if (!h.same(index, page)) counts.get(rb)!.count(where.key, where.area, "changed_pages", vaddr);
   });
 
-  // A's pages B did not dump.
+  // A's pages B did not dump, at the address they have in B's area.
   for (const [ra, rb] of partners) {
     const h = hashes.get(ra)!;
-    const finder = finders.get(ra)!;
+    const inA = areas.get(rb)!.inA;
     for (const [vaddr, index] of h.entries()) {
       if (h.seen[index]) continue;
-      const where = finder(vaddr);
-      if (where && bothKeys.get(rb)!.has(where.key)) counts.get(rb)!.count(where.key, where.area, "removed_pages", vaddr);
+      const where = inA(vaddr);
+      if (where) counts.get(rb)!.count(where.key, where.area, "removed_pages", where.bStart + (vaddr - where.aStart));
     }
   }
 

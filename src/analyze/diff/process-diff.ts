@@ -2,8 +2,9 @@
 import { capabilityChange } from "./capabilities.js";
 import type { EnvironmentDiff, FieldChange, OpenFileChange, OpenFileJson, PagesChange, ProcessChange, ThreadJson, VmaChange, VmaJson } from "./diff-types.js";
 import { diffByKey, fieldChanges } from "./keyed-diff.js";
-import { CAP_FIELDS, vmaKey, type ProcessFacts } from "./process-facts.js";
+import { CAP_FIELDS, type ProcessFacts } from "./process-facts.js";
 import type { ProcessPair } from "./process-match.js";
+import { vmaKeys, type VmaMatchMode } from "./vma-match.js";
 
 function processFields(p: ProcessFacts, withParent: boolean): Record<string, string | undefined> {
   return {
@@ -60,17 +61,27 @@ function diffFile(a: OpenFileJson, b: OpenFileJson): OpenFileChange | undefined 
   return changes.length ? { fd: b.fd, a, b, changes } : undefined;
 }
 
-function diffVma(a: VmaJson, b: VmaJson): VmaChange | undefined {
-  const changes = fieldChanges({ prot: a.prot, size: a.size, end: a.end }, { prot: b.prot, size: b.size, end: b.end });
-  return changes.length ? { start: b.start, file: b.file, a, b, changes } : undefined;
+/** Where the two lie apart (replicas), their end addresses say nothing of their own. */
+function vmaDiffer(mode: VmaMatchMode): (a: VmaJson, b: VmaJson) => VmaChange | undefined {
+  const fields = (v: VmaJson) => ({ prot: v.prot, size: v.size, ...(mode === "address" ? { end: v.end } : {}) });
+  return (a, b) => {
+    const changes = fieldChanges(fields(a), fields(b));
+    return changes.length ? { start: b.start, file: b.file, a, b, changes } : undefined;
+  };
+}
+
+function diffVmas(a: readonly VmaJson[], b: readonly VmaJson[], mode: VmaMatchMode): ProcessChange["vmas"] {
+  const keys = new Map<VmaJson, string>();
+  for (const list of [a, b]) vmaKeys(list, mode).forEach((k, i) => keys.set(list[i]!, k));
+  return diffByKey(a, b, (v) => keys.get(v)!, vmaDiffer(mode));
 }
 
 function isEmptyEnvironment(e: EnvironmentDiff): boolean {
   return !Object.keys(e.added).length && !Object.keys(e.removed).length && !Object.keys(e.changed).length;
 }
 
-/** The change of a matched process, or undefined when nothing of it differs. */
-export function diffProcess(pair: ProcessPair, memory: readonly PagesChange[]): ProcessChange | undefined {
+/** The change of a matched process, or undefined when nothing of it differs. `vmas`: how its VMAs pair. */
+export function diffProcess(pair: ProcessPair, memory: readonly PagesChange[], vmas: VmaMatchMode = "address"): ProcessChange | undefined {
   const { a, b, by } = pair;
   const change: ProcessChange = {
     pid: b.info.pid,
@@ -80,10 +91,11 @@ export function diffProcess(pair: ProcessPair, memory: readonly PagesChange[]): 
     threads: diffThreads(a.threads, b.threads, by === "pid"),
     environment: diffEnvironment(a.env, b.env),
     files: diffByKey(a.files, b.files, (f) => f.fd, diffFile),
-    vmas: diffByKey(a.vmas, b.vmas, vmaKey, diffVma),
+    vmas: diffVmas(a.vmas, b.vmas, vmas),
     memory: [...memory],
   };
   if (a.info.pid !== b.info.pid) change.pid_a = a.info.pid;
+  if (vmas === "mapping") change.vma_match = "mapping";
   const lists = [change.changes, change.threads.added, change.threads.removed, change.files.added, change.files.removed, change.files.changed, change.vmas.added, change.vmas.removed, change.vmas.changed, change.memory];
   if (lists.every((l) => l.length === 0) && isEmptyEnvironment(change.environment) && change.pid_a === undefined) return undefined;
   return change;

@@ -73,10 +73,6 @@ export function vmaNamer(dir: ImageDir, names: FileNames): VmaNamer {
   };
 }
 
-export function vmaKey(v: VmaJson): string {
-  return `${v.start} ${v.file}`;
-}
-
 export function processSummary(p: ProcessFacts): ProcessSummary {
   const s: ProcessSummary = { pid: p.info.pid, ppid: p.info.ppid, command: p.info.comm, task_state: p.info.stateName };
   if (p.argv) s.cmdline = p.argv.join(" ");

@@ -11,6 +11,7 @@ import { showRow } from "../show.js";
 import { evidenceHashes } from "./evidence-hashes.js";
 import { processMemoryMaps } from "./memory-map.js";
 import type { ReportFinding, ReportModel, ReportProcess } from "./model.js";
+import { redactModel, secretRedactor, type KnownSecret } from "./secret-redaction.js";
 
 /** Everything inspect can show but environments (which hold secrets and belong in a scan, not a summary). */
 export const REPORT_INSPECT_OPTIONS: InspectOptions = {
@@ -46,6 +47,9 @@ function flattenTree(root: ProcessJson | undefined, creds: Map<number, WireMessa
 
 export interface CollectOptions {
   findings?: ReportFinding[];
+  /** Secrets the findings are about: every text the page shows from the checkpoint has them redacted. */
+  secrets?: readonly KnownSecret[];
+  findingNotes?: string[];
   /** For reproducible output. */
   now?: Date;
   tool?: string;
@@ -62,7 +66,7 @@ export async function collectReport(cp: Checkpoint, opts: CollectOptions = {}): 
   }
   const comm = new Map(procs.map((p) => [p.pid, p.comm]));
   const memory = processMemoryMaps(dir, new FileNames(dir)).map((m) => ({ pid: m.pid, command: comm.get(m.pid) ?? "", vmas: m.vmas }));
-  return {
+  const model: ReportModel = {
     generated: (opts.now ?? new Date()).toISOString(),
     tool: opts.tool ?? "ckpt report",
     container: showRow(cp),
@@ -80,5 +84,7 @@ export async function collectReport(cp: Checkpoint, opts: CollectOptions = {}): 
     refusedMembers: inspected.refused_members ?? [],
     hashes: await evidenceHashes(cp.archive),
     findings: opts.findings,
+    ...(opts.findingNotes?.length ? { findingNotes: opts.findingNotes } : {}),
   };
+  return opts.secrets?.length ? redactModel(model, secretRedactor(opts.secrets).redact) : model;
 }

@@ -70,4 +70,6 @@ export interface ReportModel {
   hashes: EvidenceHashes;
   /** Absent when no secret scan was run (not the same as a scan that found nothing). */
   findings?: ReportFinding[];
+  /** What the page says about the findings (secrets it could not hide elsewhere). */
+  findingNotes?: string[];
 }

@@ -137,7 +137,9 @@ function statsSection(m: ReportModel): string {
 function findingsSection(m: ReportModel): string {
   if (!m.findings) return section("findings", none("The secret scan was not run for this report."));
   if (!m.findings.length) return section("findings", none("The secret scan found nothing."));
-  return section("findings", htmlTable(["RULE", "WHERE", "PREVIEW"], m.findings.map((f) => [f.rule, f.where, f.preview]), "findings"));
+  const notes = (m.findingNotes ?? []).map(none).join("\n");
+  const redacted = none("Secrets are shown redacted (a short prefix and suffix) here and wherever else this report shows text that holds them.");
+  return section("findings", [htmlTable(["RULE", "WHERE", "PREVIEW"], m.findings.map((f) => [f.rule, f.where, f.preview]), "findings"), redacted, notes].filter(Boolean).join("\n"));
 }
 
 function hashesSection(m: ReportModel): string {

@@ -257,10 +257,14 @@ export class CheckpointArchive {
 
   /**
    * One pass over a compressed archive. `onMember` gets each accepted file member's stream and must
-   * consume it. With `index`, members are added to the index as they come. Aborting `signal` ends
-   * the pass early, as a success.
+   * consume it; when it returns a function, the next member is read only once the promise that
+   * function gives at the member's end settles. With `index`, members are added to the index as
+   * they come. Aborting `signal` ends the pass early, as a success.
    */
-  private async streamPass(onMember: (name: string, size: number, stream: MemberStream) => void, opts: { index?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  private async streamPass(
+    onMember: (name: string, size: number, stream: MemberStream) => void | (() => Promise<void>),
+    opts: { index?: boolean; signal?: AbortSignal } = {},
+  ): Promise<void> {
     const { compression, source: open, sealed } = this.backing as Extract<Backing, { kind: "stream" }>;
     const { index = false, signal } = opts;
     // Loaded here: a plain tar is read through its headers and never needs it.
@@ -270,17 +274,18 @@ export class CheckpointArchive {
     signal?.addEventListener("abort", () => source.destroy(), { once: true });
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
-      stream.on("end", next);
+      let settled: (() => Promise<void>) | void;
+      stream.on("end", () => (settled ? void settled().then(() => next()) : next()));
       // A failure mid-member (a sealed chunk that fails its tag, corrupt gzip) also fails the
       // member's stream: the pipeline below reports it, and unheard here it would crash the process.
       stream.on("error", () => undefined);
-      if (failure !== undefined) return stream.resume();
+      if (failure !== undefined) return void stream.resume();
       try {
         const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
         const name = index
           ? this.admit(header.name, type ?? "file", header.linkname ?? "", header.size ?? 0)
           : checkMemberNameAccepted(header.name, this.members);
-        if (name && type === "file") onMember(name, header.size ?? 0, stream as unknown as MemberStream);
+        if (name && type === "file") settled = onMember(name, header.size ?? 0, stream as unknown as MemberStream);
         else stream.resume();
       } catch (err) {
         // Thrown from an event handler it would escape the pipeline: stop reading, report it below.
@@ -379,7 +384,7 @@ export class CheckpointArchive {
     for (const r of wanted) (byName.get(r.name) ?? byName.set(r.name, []).get(r.name)!).push(r);
     await this.streamPass((name, _size, stream) => {
       const want = byName.get(name);
-      if (!want) return stream.resume();
+      if (!want) return void stream.resume();
       const bufs = want.map((r) => ({ offset: r.offset, data: Buffer.alloc(r.length) }));
       let pos = 0;
       stream.on("data", (chunk: Buffer) => {
@@ -419,16 +424,18 @@ export class CheckpointArchive {
       const todo = new Set(fromStream);
       let failure: { err: unknown } | undefined;
       await this.streamPass((member, _size, stream) => {
-        if (!todo.has(member)) return stream.resume();
+        if (!todo.has(member)) return void stream.resume();
         let pos = 0;
+        // The member's last chunk may still be in hand when its stream ends: the next member waits.
+        let last: Promise<void> = Promise.resolve();
         stream.on("data", (chunk: Buffer) => {
           if (failure) return;
           const wait = onChunk(member, chunk, pos);
           pos += chunk.length;
           if (wait) {
             stream.pause();
-            wait.then(
-              () => stream.resume(),
+            last = wait.then(
+              () => void stream.resume(),
               (err: unknown) => {
                 failure = { err };
                 stream.resume();
@@ -436,6 +443,7 @@ export class CheckpointArchive {
             );
           }
         });
+        return () => last;
       });
       if (failure) throw failure.err;
       return;
@@ -476,7 +484,7 @@ export class CheckpointArchive {
     out.on("close", () => stop.abort());
     const pass = this.streamPass(
       (member, _size, stream) => {
-        if (member !== name || stop.signal.aborted) return stream.resume();
+        if (member !== name || stop.signal.aborted) return void stream.resume();
         const resume = () => {
           out.off("drain", resume);
           out.off("close", resume);

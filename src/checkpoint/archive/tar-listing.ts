@@ -173,16 +173,70 @@ function drainInto(stream: Readable, sink: TarContentSink): Promise<void> {
 }
 
 /**
- * Where the end-of-archive blocks of a plain tar member begin (its size when it has none), so
- * entries can be appended; undefined for a compressed member or an archive that is not seekable.
+ * The entries of a plain tar without its end-of-archive blocks, cut as its bytes stream by (in
+ * order, from offset 0), so that entries can be appended after them: `feed` gives back the bytes
+ * that belong to entries, `end` where the entries ended. A header block split between two chunks
+ * is held until it is whole. `where` names the tar in errors.
  */
-export function plainTarEnd(archive: CheckpointArchive, name: string): number | undefined {
-  const size = archive.size(name);
-  if (size === 0) return 0;
-  if (!inPlace(archive, name, size)) return undefined;
-  let end = 0;
-  for (const { next } of walkHeaders(archive, name, size, `${archive.path}: ${name}`)) end = next;
-  return end;
+export class TarEntriesCutter {
+  /** Offset of the next header block. */
+  private next = 0;
+  private readonly block = Buffer.alloc(512);
+  private filled = 0;
+  private ended: number | undefined;
+  private seen = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly where: string,
+  ) {}
+
+  feed(data: Uint8Array): Uint8Array[] {
+    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const offset = this.seen;
+    this.seen += chunk.length;
+    const out: Uint8Array[] = [];
+    let pos = 0;
+    while (pos < chunk.length && this.ended === undefined) {
+      const at = offset + pos;
+      if (this.filled === 0 && at < this.next) {
+        // Entry data: passed on as it is.
+        const n = Math.min(chunk.length - pos, this.next - at);
+        out.push(chunk.subarray(pos, pos + n));
+        pos += n;
+        continue;
+      }
+      const n = Math.min(512 - this.filled, chunk.length - pos);
+      chunk.copy(this.block, this.filled, pos, pos + n);
+      this.filled += n;
+      pos += n;
+      if (this.filled < 512) break;
+      this.filled = 0;
+      if (isZeroBlock(this.block)) {
+        this.ended = this.next;
+        break;
+      }
+      if (this.next === 0 && detectCompression(this.block) !== "none") throw new ArchiveError(`${this.where}: a compressed tar: entries cannot be appended to it`);
+      let h;
+      try {
+        h = parseHeader(this.block);
+      } catch (err) {
+        if (err instanceof TarFormatError) throw new ArchiveError(`${this.where}: ${err.message} at offset ${this.next}`);
+        throw err;
+      }
+      const following = this.next + 512 + Math.ceil(h.size / 512) * 512;
+      if (this.next + 512 + h.size > this.size) throw new ArchiveError(`${this.where}: member "${h.name}" at offset ${this.next} runs past the end (${this.size} bytes)`);
+      out.push(Buffer.from(this.block));
+      this.next = Math.min(following, this.size);
+    }
+    return out;
+  }
+
+  /** Where the entries end: the end-of-archive blocks, or the end of the last entry when there are none. */
+  end(): number {
+    if (this.seen < this.size) throw new ArchiveError(`${this.where}: ${this.seen} of its ${this.size} bytes were read`);
+    return this.ended ?? this.next;
+  }
 }
 
 /** Each member of a plain tar read in place: its entry, where its data is, and where the next header is. */

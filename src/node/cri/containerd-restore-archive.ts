@@ -16,10 +16,9 @@ import { once } from "node:events";
 import { pipeline } from "node:stream/promises";
 import { pack as tarPack } from "tar-stream";
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
-import { plainTarEnd } from "../../checkpoint/archive/tar-listing.js";
+import { TarEntriesCutter } from "../../checkpoint/archive/tar-listing.js";
 import { CONFIG_DUMP, CONTAINER_LOG_MEMBERS, CONTAINERD_LOG, DELETED_FILES, ROOTFS_DIFF, STATUS_DUMP } from "../../checkpoint/layout-names.js";
 
-const CHUNK = 4 << 20;
 /** CRI ContainerState CONTAINER_RUNNING, as a number (Go's encoding/json of the proto enum). */
 const CONTAINER_RUNNING = 1;
 /** Annotations of another engine or of the old container that must not follow it. */
@@ -58,38 +57,33 @@ export function statusDump(cp: Checkpoint, input: Omit<RestoreArchiveInput, "che
 
 /**
  * Writes the containerd restore archive of `input.checkpoint` to `out` (a path no one else uses).
- * Page data is copied in chunks with back-pressure, so memory stays flat whatever the dump's size.
+ * Members are copied in one pass over the checkpoint (the only pass over a compressed or sealed
+ * archive, decrypted as it is read), in chunks with back-pressure, so memory stays flat whatever
+ * the dump's size.
  */
 export async function writeContainerdRestoreArchive(input: RestoreArchiveInput, out: string): Promise<void> {
   const cp = input.checkpoint;
   const archive = cp.archive;
-  if (!archive.seekable) throw new Error(`${cp.path}: a compressed archive; decompress it to a plain tar to restore it on a CRI runtime`);
   const config = { ...JSON.parse(Buffer.from(archive.read(CONFIG_DUMP)).toString("utf8")), rootfsImage: input.baseImageName, rootfsImageName: input.baseImageName, rootfsImageRef: input.baseImageRef };
   const pack = tarPack();
   const written = pipeline(pack, createWriteStream(out, { flags: "wx", mode: 0o600 }));
   const now = new Date();
-  const data = (name: string, body: string | Buffer) => new Promise<void>((resolve, reject) => pack.entry({ name, mode: 0o600, mtime: now }, body, (err) => (err ? reject(err) : resolve())));
+  const entry = (header: Parameters<typeof pack.entry>[0], body?: string | Buffer) =>
+    new Promise<void>((resolve, reject) => (body === undefined ? pack.entry(header, (err) => (err ? reject(err) : resolve())) : pack.entry(header, body, (err) => (err ? reject(err) : resolve()))));
   try {
     const logMember = CONTAINER_LOG_MEMBERS.find((m) => archive.has(m));
     const whiteouts = await whiteoutTar(cp.deletedFiles(), now);
-    const diffEnd = whiteouts && archive.has(ROOTFS_DIFF) ? plainTarEnd(archive, ROOTFS_DIFF) : undefined;
-    if (whiteouts && archive.has(ROOTFS_DIFF) && diffEnd === undefined) throw new Error(`${cp.path}: ${ROOTFS_DIFF} is compressed: its deleted files cannot be added to it`);
+    const copies: Copy[] = [];
     for (const m of archive.members.values()) {
       if ([CONFIG_DUMP, STATUS_DUMP, DELETED_FILES].includes(m.name) || (CONTAINER_LOG_MEMBERS as readonly string[]).includes(m.name)) continue;
-      if (m.name === ROOTFS_DIFF && whiteouts) {
-        await copyMember(pack, cp, m.name, diffEnd!, now, m.name, whiteouts);
-        continue;
-      }
-      if (m.type === "directory") {
-        await new Promise<void>((resolve, reject) => pack.entry({ name: m.name, type: "directory", mode: 0o700, mtime: now }, (err) => (err ? reject(err) : resolve())));
-        continue;
-      }
-      await copyMember(pack, cp, m.name, m.size, now);
+      if (m.type === "directory") await entry({ name: m.name, type: "directory", mode: 0o700, mtime: now });
+      else copies.push({ name: m.name, as: m.name, size: m.size, ...(m.name === ROOTFS_DIFF && whiteouts ? { appended: whiteouts } : {}) });
     }
-    if (whiteouts && !archive.has(ROOTFS_DIFF)) await data(ROOTFS_DIFF, whiteouts);
-    if (logMember) await copyMember(pack, cp, logMember, archive.size(logMember), now, CONTAINERD_LOG);
-    await data(CONFIG_DUMP, JSON.stringify(config));
-    await data(STATUS_DUMP, JSON.stringify(statusDump(cp, input)));
+    if (logMember) copies.push({ name: logMember, as: CONTAINERD_LOG, size: archive.size(logMember) });
+    await copyMembers(pack, cp, copies, now);
+    if (whiteouts && !archive.has(ROOTFS_DIFF)) await entry({ name: ROOTFS_DIFF, mode: 0o600, mtime: now }, whiteouts);
+    await entry({ name: CONFIG_DUMP, mode: 0o600, mtime: now }, JSON.stringify(config));
+    await entry({ name: STATUS_DUMP, mode: 0o600, mtime: now }, JSON.stringify(statusDump(cp, input)));
     pack.finalize();
     await written;
   } catch (err) {
@@ -99,20 +93,63 @@ export async function writeContainerdRestoreArchive(input: RestoreArchiveInput, 
   }
 }
 
-/** The first `size` bytes of a member, then `tail`, as one entry. */
-async function copyMember(pack: ReturnType<typeof tarPack>, cp: Checkpoint, name: string, size: number, mtime: Date, as = name, tail?: Buffer): Promise<void> {
-  let done!: Promise<void>;
-  const entry = await new Promise<ReturnType<typeof pack.entry>>((started) => {
-    done = new Promise<void>((resolve, reject) => started(pack.entry({ name: as, size: size + (tail?.length ?? 0), mode: 0o600, mtime }, (err) => (err ? reject(err) : resolve()))));
-  });
-  for (let offset = 0; offset < size; offset += CHUNK) {
-    const chunk = cp.archive.readRange(name, offset, Math.min(CHUNK, size - offset));
-    if (!entry.write(chunk)) await once(entry, "drain");
-  }
-  if (tail && !entry.write(tail)) await once(entry, "drain");
-  entry.end(undefined as never);
-  await done;
+/** A member copied as the entry `as`; `appended`: tar entries added after the member's own (a tar). */
+interface Copy {
+  name: string;
+  as: string;
+  size: number;
+  appended?: Buffer;
 }
+
+/**
+ * The members as entries, in the order the archive gives their bytes. A member that gets entries
+ * appended keeps its size plus theirs: its own end-of-archive blocks are cut, the appended entries
+ * (which end with theirs) follow, and zeros fill the rest.
+ */
+async function copyMembers(pack: ReturnType<typeof tarPack>, cp: Checkpoint, copies: readonly Copy[], mtime: Date): Promise<void> {
+  const byName = new Map(copies.map((c) => [c.name, c]));
+  type Open = { copy: Copy; entry: ReturnType<typeof pack.entry>; done: Promise<void>; written: number; cutter?: TarEntriesCutter };
+  let current: Open | undefined;
+  const write = async (open: Open, data: Uint8Array) => {
+    open.written += data.length;
+    if (!open.entry.write(data)) await once(open.entry, "drain");
+  };
+  const start = async (copy: Copy): Promise<Open> => {
+    let done!: Promise<void>;
+    const entry = await new Promise<ReturnType<typeof pack.entry>>((started) => {
+      done = new Promise<void>((resolve, reject) => started(pack.entry({ name: copy.as, size: copy.size + (copy.appended?.length ?? 0), mode: 0o600, mtime }, (err) => (err ? reject(err) : resolve()))));
+    });
+    return { copy, entry, done, written: 0, ...(copy.appended ? { cutter: new TarEntriesCutter(copy.size, `${cp.path}: ${copy.name}`) } : {}) };
+  };
+  const finish = async (open: Open) => {
+    const { copy } = open;
+    if (open.cutter && copy.appended) {
+      const end = open.cutter.end();
+      await write(open, copy.appended);
+      if (open.written !== end + copy.appended.length) throw new Error(`${cp.path}: ${copy.name}: ${open.written - copy.appended.length} bytes before its end at ${end}`);
+      for (let left = copy.size - end; left > 0; left -= ZEROS.length) await write(open, left < ZEROS.length ? ZEROS.subarray(0, left) : ZEROS);
+    }
+    if (open.written !== copy.size + (copy.appended?.length ?? 0)) throw new Error(`${cp.path}: ${copy.name}: ${open.written} of its ${copy.size} bytes were read`);
+    open.entry.end(undefined as never);
+    await open.done;
+  };
+  // Members without bytes get no chunk.
+  for (const copy of copies) if (copy.size === 0) await finish(await start(copy));
+  await cp.archive.streamMembers(
+    copies.filter((c) => c.size > 0).map((c) => c.name),
+    async (name, chunk) => {
+      if (current?.copy.name !== name) {
+        if (current) await finish(current);
+        current = await start(byName.get(name)!);
+      }
+      const open = current;
+      for (const piece of open.cutter ? open.cutter.feed(chunk) : [chunk]) await write(open, piece);
+    },
+  );
+  if (current) await finish(current);
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
 
 /**
  * An OCI whiteout entry (`dir/.wh.name`) per deleted path, ended as a tar ends: appended to the

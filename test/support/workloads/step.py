@@ -9,12 +9,14 @@ WORKDIR/kept.txt open, listens on 127.0.0.1:7431 and has three private anonymous
 addresses and the leader's fds are in ready.json.
 
 The step (SIGUSR1 to the leader), in this order: the child rewrites its last argument (PHASE) in
-place to "stepped", drops CAP_SYS_BOOT and sets its supplementary groups to [4242]; the leader
+place to "stepped", drops CAP_SYS_BOOT, sets its supplementary groups to [4242] and its filesystem
+uid and gid to 4242 (setfsuid, setfsgid); the leader
 appends 20 bytes to kept.txt (its position goes from 26 to 46), writes page 2 of "buffer", unmaps
 "doomed", makes "locked" read-only, maps and fills "fresh" (3 pages, shared anonymous), opens
 WORKDIR/opened-at-step.txt, connects to its own listener (two new TCP sockets), starts
-step-worker-2, forks step-late and rewrites CKPT_STEP_STATE=initial to "stepped" in its own
-environment area. Then it writes WORKDIR/step-1.json: the new pids, tids, fds and addresses.
+step-worker-2, forks step-late, rewrites CKPT_STEP_STATE=initial to "stepped" in its own
+environment area and sets CKPT_SET_AFTER_START=set-after-start with setenv (which keeps it in the
+heap, not in that area). Then it writes WORKDIR/step-1.json: the new pids, tids, fds and addresses.
 Every import happens before the step, so no shared library is mapped by it.
 """
 
@@ -97,8 +99,7 @@ class CapData(ctypes.Structure):
 
 
 def drop_capability(cap: int) -> None:
-    """Out of the bounding, permitted and effective sets. The uids and gids stay: without
-    CAP_SYS_RESOURCE (as here) CRIU reads the rlimits of tasks of its own ids only."""
+    """Out of the bounding, permitted and effective sets."""
     c.check(c.libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "PR_CAPBSET_DROP")
     header = CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
     data = (CapData * 2)()
@@ -116,6 +117,13 @@ def run_child(told: int, ack: int) -> None:
     rewrite_area(48, 49, b"initial\0", b"stepped\0")
     drop_capability(CAP_SYS_BOOT)
     os.setgroups([4242])
+    # Only the filesystem ids: CRIU reads a task's rlimits with prlimit(), which without
+    # CAP_SYS_RESOURCE (as on these hosts) works only on tasks whose real, effective and saved ids
+    # are CRIU's own, so a task that changed those cannot be dumped here.
+    c.libc.setfsgid(4242)
+    c.libc.setfsuid(4242)
+    if c.libc.setfsuid(-1) != 4242 or c.libc.setfsgid(-1) != 4242:
+        raise RuntimeError("setfsuid/setfsgid did not take")
     os.write(ack, b"k")
     c.sleep_forever()
 
@@ -205,6 +213,7 @@ def main() -> None:
         c.sleep_forever()
 
     rewrite_area(50, 51, b"CKPT_STEP_STATE=initial", b"CKPT_STEP_STATE=stepped")
+    c.check(c.libc.setenv(b"CKPT_SET_AFTER_START", b"set-after-start", 1), "setenv")
     c.write_json_atomically(
         os.path.join(work, "step-1.json"),
         {
