@@ -4,16 +4,10 @@
  * its own later. Everything is streamed: memory stays constant whatever the size of the pages.
  */
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, statSync } from "node:fs";
-import { pipeline } from "node:stream/promises";
+import { statSync } from "node:fs";
 import type { CheckpointArchive } from "../../checkpoint/archive/checkpoint-archive.js";
+import { fileSha256 } from "../../checkpoint/file-sha256.js";
 import type { EvidenceHashes, MemberHash } from "./model.js";
-
-export async function fileSha256(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(path), hash);
-  return hash.digest("hex");
-}
 
 export async function evidenceHashes(archive: CheckpointArchive): Promise<EvidenceHashes> {
   const names = [...archive.members.values()].filter((m) => m.type === "file").map((m) => m.name).sort();
