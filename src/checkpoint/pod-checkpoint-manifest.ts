@@ -57,6 +57,11 @@ export const PodCheckpointManifestSchema = z.object({
 });
 export type PodCheckpointManifest = z.infer<typeof PodCheckpointManifestSchema>;
 
+/** A manifest of the current version from its fields, checked against the schema. */
+export function podCheckpointManifest(fields: Omit<PodCheckpointManifest, "apiVersion" | "kind">): PodCheckpointManifest {
+  return PodCheckpointManifestSchema.parse({ apiVersion: POD_CHECKPOINT_API_VERSION, kind: POD_CHECKPOINT_KIND, ...fields });
+}
+
 /** The window in which every container was frozen at once: from the last pause to the first resume. */
 export function commonFrozenWindow(m: Pick<PodCheckpointManifest, "containers">): { from: number; to: number; ms: number } {
   const from = Math.max(...m.containers.map((c) => Date.parse(c.pausedAt)));

@@ -36,13 +36,13 @@ export class CriError extends Error {
 }
 
 /**
- * The .proto file: beside this module when run from source (src/cri), else in the package's src/cri
+ * A .proto file of src/cri: beside this module when run from source, else in the package's src/cri
  * (dist/src/cri and the bundled dist/cli are below the package root; the package ships src/).
  */
-export function protoPath(from = fileURLToPath(import.meta.url)): string {
+export function protoPath(from = fileURLToPath(import.meta.url), file = PROTO_FILE): string {
   for (let dir = dirname(from); ; dir = dirname(dir)) {
-    for (const candidate of [join(dir, PROTO_FILE), join(dir, "src", "cri", PROTO_FILE)]) if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`cannot find ${PROTO_FILE} above ${from}`);
+    for (const candidate of [join(dir, file), join(dir, "src", "cri", file)]) if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`cannot find ${file} above ${from}`);
   }
 }
 
@@ -72,6 +72,30 @@ export function resolveEndpoint(endpoint?: string, env: NodeJS.ProcessEnv = proc
 
 type Callback<R> = (err: grpc.ServiceError | null, res?: R) => void;
 type UnaryMethod = (req: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
+
+/**
+ * One unary call with a deadline; a failure is a CriError whose one-line message starts with
+ * `what` (the service's name for it and the endpoint).
+ */
+export function unaryCall<Res>(client: grpc.Client, method: string, req: object, timeoutMs: number, what: string, metadata = new grpc.Metadata()): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
+  return new Promise<Res>((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    fn.call(client, req, metadata, { deadline }, (err, res) => {
+      if (!err) return resolve(res as Res);
+      let status = grpc.status[err.code] ?? String(err.code);
+      let details = err.details || err.message;
+      // The runtime learns our deadline from the grpc-timeout header and, when its timer fires
+      // before ours, resets the stream: grpc-js then reports CANCELLED. These clients never
+      // cancel a call, so a cancel at the deadline is the deadline.
+      if (err.code === grpc.status.CANCELLED && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+        status = "DEADLINE_EXCEEDED";
+        details = `deadline of ${timeoutMs} ms passed (the runtime ended the call)`;
+      }
+      reject(new CriError(`${what}: ${status}: ${oneLine(details)}`, status));
+    });
+  });
+}
 
 let services: { runtime: grpc.ServiceClientConstructor; image: grpc.ServiceClientConstructor } | undefined;
 
@@ -122,24 +146,13 @@ export class CriClient {
     this.runtime.close();
   }
 
+  /** The connection to the runtime's socket, for other services served on it (containerd's own API). */
+  get channel(): ReturnType<grpc.Client["getChannel"]> {
+    return this.runtime.getChannel();
+  }
+
   private call<Res>(client: grpc.Client, method: string, req: object, timeoutMs = this.timeoutMs): Promise<Res> {
-    const fn = (client as unknown as Record<string, UnaryMethod>)[method]!;
-    return new Promise<Res>((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      fn.call(client, req, new grpc.Metadata(), { deadline }, (err, res) => {
-        if (!err) return resolve(res as Res);
-        let status = grpc.status[err.code] ?? String(err.code);
-        let what = err.details || err.message;
-        // The runtime learns our deadline from the grpc-timeout header and, when its timer fires
-        // before ours, resets the stream: grpc-js then reports CANCELLED. This client never
-        // cancels a call, so a cancel at the deadline is the deadline.
-        if (err.code === grpc.status.CANCELLED && Date.now() >= deadline - DEADLINE_SLACK_MS) {
-          status = "DEADLINE_EXCEEDED";
-          what = `deadline of ${timeoutMs} ms passed (the runtime ended the call)`;
-        }
-        reject(new CriError(`CRI ${method} at ${this.endpoint}: ${status}: ${oneLine(what)}`, status));
-      });
-    });
+    return unaryCall(client, method, req, timeoutMs, `CRI ${method} at ${this.endpoint}`);
   }
 
   // ---- RuntimeService

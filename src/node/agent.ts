@@ -5,13 +5,12 @@
  * containers, which never depend on the agent process (each has its shim).
  */
 import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "./agent-options.js";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parsePodCheckpointManifest, POD_CHECKPOINT_MANIFEST, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
+import type { PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
 import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "./pod-checkpoints.js";
 import { podCheckpointMethods } from "./pod-checkpoint-backend.js";
-import { readyReason } from "./pod-checkpoint-object.js";
-import { checkpointedPodTemplate, templateMismatch } from "./pod-template.js";
+import { checkpointedPodTemplate } from "./pod-template.js";
+import { podRestoreSource } from "./pod-restore-source.js";
 import { checkpointPod } from "./pod-checkpoint.js";
 import { restorePodContainers, startRestoredContainers } from "./pod-restore.js";
 import { randomUUID } from "node:crypto";
@@ -157,23 +156,7 @@ export class NodeAgent implements NodeBackend {
    */
   private async restoreFromPodCheckpoint(manifest: PodManifest): Promise<unknown> {
     const { namespace, name } = manifest.metadata;
-    const from = manifest.spec.restoreFrom!;
-    const o = this.podCheckpoints.get(namespace, from);
-    if (!o) throw new BackendError("invalid", `spec.restoreFrom: podcheckpoint ${namespace}/${from} does not exist`);
-    const reason = readyReason(o);
-    if (reason !== "CheckpointCompleted" || !o.status?.checkpointedPodTemplate) {
-      throw new BackendError("invalid", `spec.restoreFrom: podcheckpoint ${namespace}/${from} is not complete (${reason})`);
-    }
-    const differs = templateMismatch(manifest, o.status.checkpointedPodTemplate as PodCheckpointManifest["podTemplate"]);
-    if (differs) throw new BackendError("invalid", `spec.restoreFrom: the Pod's spec must equal podcheckpoint ${namespace}/${from}'s checkpointed template: ${differs}`);
-    const dir = this.podCheckpoints.directory(o);
-    const manifestFile = join(dir, POD_CHECKPOINT_MANIFEST);
-    let checkpoint: PodCheckpointManifest;
-    try {
-      checkpoint = parsePodCheckpointManifest(await readFile(manifestFile, "utf8"), manifestFile);
-    } catch (err) {
-      throw new BackendError("invalid", `spec.restoreFrom: ${(err as Error).message}`);
-    }
+    const { from, dir, checkpoint } = await podRestoreSource(this.podCheckpoints, manifest);
     const k = key(manifest);
     const uid = manifest.metadata.uid ?? randomUUID();
     const runtime = this.opts.runtime;
@@ -193,12 +176,12 @@ export class NodeAgent implements NodeBackend {
         record.containers = await restorePodContainers({ runtime, pod: record, checkpointDir: dir, manifest: checkpoint });
         this.state.save(record);
         await startRestoredContainers(runtime, record, record.containers);
-        this.log({ msg: "pod restored", pod: k, from: `${namespace}/${from}`, containers: record.containers.length, ms: Date.now() - started });
+        this.log({ msg: "pod restored", pod: k, from, containers: record.containers.length, ms: Date.now() - started });
       });
     } catch (err) {
-      this.log({ msg: "pod restore failed", pod: k, from: `${namespace}/${from}`, error: (err as Error).message });
+      this.log({ msg: "pod restore failed", pod: k, from, error: (err as Error).message });
       await this.deletePod(namespace, name).catch(() => undefined);
-      throw new BackendError("runtime", `restoring ${k} from podcheckpoint ${namespace}/${from}: ${(err as Error).message}`, { cause: err });
+      throw new BackendError("runtime", `restoring ${k} from podcheckpoint ${from}: ${(err as Error).message}`, { cause: err });
     }
     return podObject(record, runtime, this.nodeName);
   }

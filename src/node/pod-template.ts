@@ -12,13 +12,15 @@ import type { PodManifest } from "./pod-manifest.js";
 const NODE_LOCAL_SPEC = ["nodeName", "restoreFrom"] as const;
 
 export function checkpointedPodTemplate(pod: PodRecord): PodCheckpointManifest["podTemplate"] {
-  const spec: Record<string, unknown> = { ...pod.manifest.spec };
+  return podTemplate(pod.manifest, (name) => pod.containers.find((r) => r.name === name)?.image.repoDigest);
+}
+
+/** The template of a pod made from `manifest`, each container's image the digest reference that ran (when known). */
+export function podTemplate(manifest: PodManifest, ranImage: (container: string) => string | undefined): PodCheckpointManifest["podTemplate"] {
+  const spec: Record<string, unknown> = { ...manifest.spec };
   for (const f of NODE_LOCAL_SPEC) delete spec[f];
-  spec.containers = pod.manifest.spec.containers.map((c) => {
-    const ran = pod.containers.find((r) => r.name === c.name);
-    return { ...c, image: ran?.image.repoDigest ?? c.image };
-  });
-  const { labels, annotations } = pod.manifest.metadata;
+  spec.containers = manifest.spec.containers.map((c) => ({ ...c, image: ranImage(c.name) ?? c.image }));
+  const { labels, annotations } = manifest.metadata;
   return { metadata: { labels, annotations }, spec };
 }
 

@@ -7,16 +7,16 @@
  * leave nothing behind and the container running.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CriClient } from "../../src/cri/client.js";
+import type { CriClient } from "../../src/cri/client.js";
 import { runCkpt } from "../support/ckpt-cli.js";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
-import { cniNetns, haveContainerd, leftoversOf, processesMentioning, startContainerd, type TestContainerd } from "../support/containerd.js";
-import { makeNodeEnv, type NodeEnv, type RunningAgent } from "../support/node-agent.js";
-import { buildBusyboxLayout, haveRegistryTools, pushLayout, startRegistry, type TestRegistry } from "../support/oci-images.js";
+import { haveContainerd, processesMentioning, type TestContainerd } from "../support/containerd.js";
+import { startCriNode, type CriNode } from "../support/cri-node.js";
+import type { NodeEnv, RunningAgent } from "../support/node-agent.js";
+import { haveRegistryTools, type TestRegistry } from "../support/oci-images.js";
 import { counterPod, SECRET } from "../support/test-pods.js";
 import { expectCountContinued } from "../support/count-continued.js";
 import { waitFor } from "../support/wait-for.js";
@@ -69,25 +69,11 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
   };
   const archives = () => readdirSync(env.checkpointsDir);
 
-  let netnsBefore: string[] = [];
-
-  let layoutDir = "";
+  let node: CriNode | undefined;
   beforeAll(async () => {
-    netnsBefore = cniNetns();
-    cd = await startContainerd();
-    cri = new CriClient({ endpoint: cd.endpoint });
-    registry = await startRegistry();
-    layoutDir = mkdtempSync(join(tmpdir(), "ckpt-cri-busybox-"));
-    const layout = join(layoutDir, "layout");
-    await buildBusyboxLayout(layout, { tag: "latest" });
-    image = await pushLayout(layout, "latest", registry, "library/busybox");
-    env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-cri-node-")), {
-      insecureRegistries: [registry.host],
-      // The least deadline of a checkpoint: short, for the deadline test; the others take about 1 s.
-      runtimeRequestTimeout: 8,
-      extraArgs: ["--runtime-endpoint", cd.endpoint, "--cgroup-root", cd.cgroupParent],
-    });
-    agent = await env.start();
+    // The least deadline of a checkpoint: short, for the deadline test; the others take about 1 s.
+    node = await startCriNode("ckpt-cri", { runtimeRequestTimeout: 8 });
+    ({ cd, cri, registry, env, agent, image } = node);
     const applied = await call("POST", "/pods", counterPod("counter", image));
     expect(applied.status, applied.body).toBe(201);
     await running("counter");
@@ -95,14 +81,7 @@ describe.skipIf(!ok)("the node agent on containerd 2.1 through the CRI", () => {
   }, 180_000);
 
   afterAll(async () => {
-    if (layoutDir) rmSync(layoutDir, { recursive: true, force: true });
-    for (const p of (await pods().catch(() => [])) ?? []) await call("DELETE", `/pods/default/${p.metadata.name}`).catch(() => undefined);
-    await env?.cleanup();
-    cri?.close();
-    await cd?.cleanup();
-    await registry?.stop();
-    // No containerd, shim, CRIU or container process, mount, netns, bridge or directory left.
-    if (cd) expect(leftoversOf(cd, netnsBefore)).toEqual([]);
+    if (node) expect(await node.stop(agent)).toEqual([]);
   }, 120_000);
 
   it("runs the pod through the CRI: labels, log directory, status, logs", async () => {

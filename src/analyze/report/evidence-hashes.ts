@@ -5,8 +5,8 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { statSync } from "node:fs";
-import { fileSha256 } from "../../checkpoint/file-sha256.js";
 import type { CheckpointArchive } from "../../checkpoint/archive/checkpoint-archive.js";
+import { fileSha256 } from "../../checkpoint/file-sha256.js";
 import type { EvidenceHashes, MemberHash } from "./model.js";
 
 export async function evidenceHashes(archive: CheckpointArchive): Promise<EvidenceHashes> {

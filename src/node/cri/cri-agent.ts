@@ -6,14 +6,20 @@
  *
  * Restores go through CreateContainer with a checkpoint archive (containerd 2.1's restore): the
  * checkpoint, from an archive on the node or a checkpoint image, is first rewritten into the layout
- * containerd reads (containerd-restore-archive.ts).
+ * containerd reads (containerd-restore-archive.ts). Pod checkpoints need containerd's own task API
+ * besides the CRI, for the pause the CRI lacks (cri-pod-checkpoint.ts).
  */
 import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "../agent-options.js";
 import type { PodCheckpointManifest } from "../../checkpoint/pod-checkpoint-manifest.js";
 import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "../pod-checkpoints.js";
 import { podCheckpointMethods } from "../pod-checkpoint-backend.js";
+import { podRestoreSource } from "../pod-restore-source.js";
+import { podTemplate } from "../pod-template.js";
+import { ContainerdTasks } from "../../cri/containerd-tasks.js";
+import { checkpointCriPod, digestReference } from "./cri-pod-checkpoint.js";
+import { settleAfterRuntimeCheckpoint } from "./task-settle.js";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import pLimit, { type LimitFunction } from "p-limit";
 import { CriClient, CriError, type Container, type ContainerStatus, type PodSandbox } from "../../cri/client.js";
@@ -40,7 +46,7 @@ import { stepTimer } from "../step-timer.js";
 import { containerLogTail } from "../log-tail.js";
 import { keyedLocks } from "../keyed-locks.js";
 import { anyStopped, continueStopped } from "./container-processes.js";
-import { criuLogError } from "../criu-log.js";
+import { withCriuLogReason } from "../criu-log.js";
 import { prepareContainerdRestore } from "./containerd-restore.js";
 import {
   CONTAINER_NAME_LABEL,
@@ -79,6 +85,8 @@ export class CriNodeAgent implements NodeBackend {
   private readonly log: (event: Record<string, unknown>) => void;
   private timer: NodeJS.Timeout | undefined;
   private podCheckpoints!: PodCheckpoints;
+  /** containerd's task API on the CRI socket; undefined on another runtime (no pod checkpoints then). */
+  private tasks: ContainerdTasks | undefined;
   readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
   readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
   readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
@@ -102,14 +110,16 @@ export class CriNodeAgent implements NodeBackend {
 
   /** Checks that the runtime answers, cleans up after a crash and starts reconciling. */
   static async open(opts: CriAgentOptions): Promise<CriNodeAgent> {
-    await opts.client.version(10_000);
+    const version = await opts.client.version(10_000);
     // Restore archives a crash left half-written are of no use: the directory starts empty.
     rmSync(join(opts.root, "restore"), { recursive: true, force: true });
     for (const d of ["logs", "volumes", "restore", "criu"]) mkdirSync(join(opts.root, d), { recursive: true, mode: 0o700 });
     mkdirSync(opts.checkpointsDir, { recursive: true, mode: 0o700 });
     await cleanStaleTempFiles(opts.checkpointsDir);
     const agent = new CriNodeAgent(opts);
-    // A migration's source left stopped by an agent that died before the resume.
+    if (version.runtimeName === "containerd") agent.tasks = new ContainerdTasks(opts.client);
+    // A migration's source left stopped, or a pod checkpoint's containers left paused, by an agent
+    // that died before the resume.
     const continued = await agent.continueAll();
     if (continued.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: continued });
     agent.podCheckpoints = PodCheckpoints.open({
@@ -135,8 +145,94 @@ export class CriNodeAgent implements NodeBackend {
     this.cri.close();
   }
 
-  private async checkpointWholePod(req: { namespace: string; name: string }): Promise<PodCheckpointManifest> {
-    throw new Error(`pod ${req.namespace}/${req.name}: pod checkpoints are not available on the CRI runtime`);
+  /**
+   * A PodCheckpoint's work: every container of the pod, frozen together. Holds every container's
+   * lock and then the pod's (as the single-container checkpoint and reconcile take them), so no
+   * restart, apply, delete or container checkpoint of the pod runs meanwhile.
+   */
+  private async checkpointWholePod(req: { namespace: string; name: string; uid: string; dir: string; deadline: number; signal: AbortSignal }): Promise<PodCheckpointManifest> {
+    const k = `${req.namespace}/${req.name}`;
+    const tasks = this.tasks;
+    if (!tasks) {
+      throw new Error(`pod ${k}: pod checkpoints need containerd (its task API pauses the containers, which the CRI cannot); this runtime is ${(await this.cri.version()).runtimeName}`);
+    }
+    const pod = await this.pod(req.namespace, req.name);
+    if (!pod || pod.uid !== req.uid) throw new Error(`pod ${k} was deleted or replaced before its checkpoint began`);
+    const names = pod.manifest.spec.containers.map((c) => c.name);
+    const locked = names.reduceRight<() => Promise<PodCheckpointManifest>>(
+      (inner, name) => () => this.lock(`${pod.uid}/${name}`)(inner),
+      () =>
+        this.lock(k)(() =>
+          this.checkpoints(async () => {
+            const running = await this.containers(pod);
+            const containers = [];
+            for (const name of names) {
+              const c = running.get(name);
+              if (!c || c.state !== "CONTAINER_RUNNING") throw new Error(`container ${name} is not running: a pod is checkpointed with all its containers up`);
+              const { status, cgroupsPath } = await this.runtimeInfo(c.id);
+              containers.push({ name, id: c.id, image: digestReference(pod.manifest.spec.containers.find((m) => m.name === name)!.image, status), ...(cgroupsPath ? { cgroupsPath } : {}) });
+            }
+            const images = new Map(containers.map((c) => [c.name, c.image]));
+            const sandbox = (await this.cri.podSandboxStatus(pod.sandbox.id)).status;
+            // Connections between the pod's containers are dumped with them (a restore closes them).
+            for (const name of names) this.writeCriuConfig(pod, name, ["tcp-established"]);
+            try {
+              return await checkpointCriPod({
+                cri: this.cri,
+                tasks,
+                pod: { namespace: req.namespace, name: req.name, uid: pod.uid },
+                containers,
+                outputDir: req.dir,
+                deadline: req.deadline,
+                signal: req.signal,
+                nodeName: this.nodeName,
+                podTemplate: podTemplate(pod.manifest, (name) => images.get(name)),
+                sandbox: { hostname: pod.manifest.spec.hostname ?? req.name, ...(sandbox?.network?.ip ? { ip: sandbox.network.ip } : {}) },
+                onAbandoned: (path) => this.removeLate(path),
+                log: this.log,
+              });
+            } finally {
+              for (const name of names) this.writeCriuConfig(pod, name, []);
+            }
+          }),
+        ),
+    );
+    return locked();
+  }
+
+  /**
+   * A Pod with spec.restoreFrom: a new sandbox, every container created from its archive in the
+   * PodCheckpoint (CreateContainer restores, leaving it created) before any is started, then all
+   * started. Any failure removes the sandbox with whatever was made in it.
+   */
+  private async restoreFromPodCheckpoint(manifest: PodManifest): Promise<unknown> {
+    const { namespace, name } = manifest.metadata;
+    const k = `${namespace}/${name}`;
+    const { from, dir, checkpoint } = await podRestoreSource(this.podCheckpoints, manifest);
+    const uid = manifest.metadata.uid ?? randomUUID();
+    let sandboxId: string;
+    try {
+      sandboxId = await this.cri.runPodSandbox(this.sandboxConfig(manifest, uid));
+    } catch (err) {
+      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
+    }
+    const pod: CriPod = { sandbox: { id: sandboxId } as PodSandbox, manifest, uid };
+    const started = Date.now();
+    try {
+      const created: string[] = [];
+      for (const c of manifest.spec.containers) {
+        const archived = checkpoint.containers.find((a) => a.name === c.name);
+        created.push(await this.createContainer(pod, c, 0, archived ? join(dir, archived.archive) : undefined));
+      }
+      for (const id of created) await this.cri.startContainer(id);
+      for (const c of manifest.spec.containers) this.writeCriuConfig(pod, c.name, []);
+    } catch (err) {
+      this.log({ msg: "pod restore failed", pod: k, from, error: (err as Error).message });
+      await this.removePod(pod).catch(() => undefined);
+      throw new BackendError(err instanceof BackendError ? err.kind : "runtime", `restoring ${k} from podcheckpoint ${from}: ${(err as Error).message}`, { cause: err });
+    }
+    this.log({ msg: "pod restored", pod: k, from, containers: checkpoint.containers.length, ms: Date.now() - started });
+    return this.podObject((await this.pod(namespace, name))!);
   }
 
   // ---- pods
@@ -192,6 +288,10 @@ export class CriNodeAgent implements NodeBackend {
     return this.lock(`${namespace}/${name}`)(async () => {
       const existing = await this.pod(namespace, name);
       if (existing && JSON.stringify(existing.manifest.spec) === JSON.stringify(manifest.spec)) return this.podObject(existing);
+      if (manifest.spec.restoreFrom) {
+        if (existing) throw new BackendError("invalid", `pod ${namespace}/${name} exists already: a restore makes a new pod`);
+        return this.restoreFromPodCheckpoint(manifest);
+      }
       if (existing) await this.removePod(existing);
       const uid = manifest.metadata.uid ?? randomUUID();
       let sandboxId: string;
@@ -216,6 +316,22 @@ export class CriNodeAgent implements NodeBackend {
 
   /** Creates and starts a container of the pod, restoring it when its image is a checkpoint. */
   private async startContainer(pod: CriPod, c: ContainerManifest, attempt: number): Promise<string> {
+    const id = await this.createContainer(pod, c, attempt, await this.checkpointSource(c.image, c.imagePullPolicy ?? "IfNotPresent"));
+    try {
+      await this.cri.startContainer(id);
+    } catch (err) {
+      await this.cri.removeContainer(id).catch(() => undefined);
+      throw err;
+    }
+    this.writeCriuConfig(pod, c.name, []);
+    return id;
+  }
+
+  /**
+   * Creates a container of the pod, left created: restored from `checkpoint` (an archive or an
+   * unpacked checkpoint) when given, else from its image.
+   */
+  private async createContainer(pod: CriPod, c: ContainerManifest, attempt: number, checkpoint: string | undefined): Promise<string> {
     const m = pod.manifest;
     const volumeSources: Record<string, string> = {};
     for (const v of m.spec.volumes) {
@@ -225,7 +341,6 @@ export class CriNodeAgent implements NodeBackend {
     const criuConfig = this.criuConfigPath(pod.uid, c.name);
     const annotations: Record<string, string> = { [CRIU_CONFIG_ANNOTATION]: criuConfig };
     mkdirSync(join(this.logDirectory(m, pod.uid), c.name), { recursive: true, mode: 0o755 });
-    const checkpoint = await this.checkpointSource(c.image, c.imagePullPolicy ?? "IfNotPresent");
     let image = c.image;
     let restoreArchive: string | undefined;
     const steps = stepTimer();
@@ -252,17 +367,10 @@ export class CriNodeAgent implements NodeBackend {
       const config = containerConfig({ pod: m, uid: pod.uid, container: c, attempt, image, volumeSources, annotations });
       const id = await this.cri.createContainer(pod.sandbox.id, config, this.sandboxConfig(m, pod.uid));
       steps.mark("create");
-      try {
-        await this.cri.startContainer(id);
-      } catch (err) {
-        await this.cri.removeContainer(id).catch(() => undefined);
-        throw err;
-      }
-      steps.mark("start");
-      this.writeCriuConfig(pod, c.name, []);
       if (restoreArchive) this.log({ msg: "restore steps (ms)", container: c.name, checkpoint, ...steps.done() });
       return id;
     } finally {
+      // containerd unpacks the archive at CreateContainer: the start restores from its own copy.
       if (restoreArchive) rmSync(restoreArchive, { force: true });
     }
   }
@@ -463,7 +571,7 @@ export class CriNodeAgent implements NodeBackend {
         this.removeLate(temp);
         throw new BackendError("runtime", `checkpoint timed out after ${timeoutSeconds} s`, { cause: err });
       }
-      throw new BackendError("runtime", withCriuLog((err as Error).message), { cause: err });
+      throw new BackendError("runtime", withCriuLogReason((err as Error).message), { cause: err });
     }
   }
 
@@ -478,10 +586,16 @@ export class CriNodeAgent implements NodeBackend {
 
   /** The container's init pid, from the runtime's verbose status (containerd's info.pid). */
   private async learnPid(id: string): Promise<number> {
-    const res = await this.cri.containerStatus(id, true);
-    const pid = Number((JSON.parse(res.info.info ?? "{}") as { pid?: number }).pid);
+    const pid = (await this.runtimeInfo(id)).pid;
     if (!pid) throw new BackendError("runtime", `container ${id.slice(0, 12)}: the runtime does not report its process (verbose ContainerStatus info.pid)`);
     return pid;
+  }
+
+  /** The container's status, and what containerd's verbose ContainerStatus says of its process: its pid and cgroup. */
+  private async runtimeInfo(id: string): Promise<{ status: ContainerStatus | null; pid?: number; cgroupsPath?: string }> {
+    const res = await this.cri.containerStatus(id, true);
+    const info = JSON.parse(res.info.info ?? "{}") as { pid?: number; runtimeSpec?: { linux?: { cgroupsPath?: string } } };
+    return { status: res.status, ...(info.pid ? { pid: Number(info.pid) } : {}), ...(info.runtimeSpec?.linux?.cgroupsPath ? { cgroupsPath: info.runtimeSpec.linux.cgroupsPath } : {}) };
   }
 
   /** SIGCONT to a container a migration's checkpoint left stopped; false when none was stopped. */
@@ -493,7 +607,17 @@ export class CriNodeAgent implements NodeBackend {
     const continued: string[] = [];
     for (const p of await this.pods()) {
       for (const c of (await this.containers(p)).values()) {
-        if (c.state === "CONTAINER_RUNNING" && (await this.continue(c.id).catch(() => false))) continued.push(c.id);
+        if (c.state !== "CONTAINER_RUNNING") continue;
+        // Only a pod checkpoint pauses a task of this agent's pods. One whose capture the runtime
+        // still runs is resumed once that has ended.
+        const tasks = this.tasks;
+        if (tasks && (await tasks.status(c.id).catch(() => undefined)) === "PAUSED") {
+          await tasks.resume(c.id).then(
+            () => continued.push(c.id),
+            async () => void settleAfterRuntimeCheckpoint(tasks, c.id, { cgroupsPath: (await this.runtimeInfo(c.id).catch(() => undefined))?.cgroupsPath, log: this.log }),
+          );
+        }
+        if (await this.continue(c.id).catch(() => false)) continued.push(c.id);
       }
     }
     return continued;
@@ -587,17 +711,4 @@ function v1ContainerStatus(c: ContainerManifest, st: ContainerStatus): Record<st
 
 function nanosToIso(ns: string): string {
   return new Date(Number(BigInt(ns || "0") / 1_000_000n)).toISOString();
-}
-
-/** containerd names CRIU's log on a failed dump; what CRIU said there goes into the message. */
-function withCriuLog(message: string): string {
-  const log = /path= ?(\/\S+\.log)/.exec(message)?.[1];
-  if (!log) return message;
-  let why: string | undefined;
-  try {
-    why = criuLogError(readFileSync(log, "utf8"));
-  } catch {
-    return message;
-  }
-  return why ? `${message}; CRIU: ${why}` : message;
 }
