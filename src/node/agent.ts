@@ -4,10 +4,10 @@
  * the kubelet-compatible endpoint. Its state is on disk: a restarted agent re-attaches to running
  * containers, which never depend on the agent process (each has its shim).
  */
-import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "./agent-options.js";
+import { checkpointOutput, type CommonAgentOptions } from "./agent-options.js";
 import { join } from "node:path";
 import type { PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
-import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "./pod-checkpoints.js";
+import { openAgentPodCheckpoints, type PodCheckpoints } from "./pod-checkpoints.js";
 import { podCheckpointMethods } from "./pod-checkpoint-backend.js";
 import { checkpointedPodTemplate } from "./pod-template.js";
 import { podRestoreSource } from "./pod-restore-source.js";
@@ -56,25 +56,18 @@ export class NodeAgent implements NodeBackend {
   private timer: NodeJS.Timeout | undefined;
   private readonly log: (event: Record<string, unknown>) => void;
   private podCheckpoints!: PodCheckpoints;
-  readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
-  readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
-  readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
-  readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
-  readonly checkpointPod: NodeBackend["checkpointPod"];
+  declare readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
+  declare readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
+  declare readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
+  declare readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
+  declare readonly checkpointPod: NodeBackend["checkpointPod"];
 
   private constructor(readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName;
     this.state = new NodeState(opts.root);
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
-    const ceiling = opts.podCheckpointTimeoutSeconds ?? DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS;
-    ({
-      applyPodCheckpoint: this.applyPodCheckpoint,
-      listPodCheckpoints: this.listPodCheckpoints,
-      getPodCheckpoint: this.getPodCheckpoint,
-      deletePodCheckpoint: this.deletePodCheckpoint,
-      checkpointPod: this.checkpointPod,
-    } = podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => this.pods.has(`${ns}/${name}`), ceiling));
+    Object.assign(this, podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => this.pods.has(`${ns}/${name}`), opts));
   }
 
   /** Loads the pods of an earlier run, re-attaches to their containers and starts reconciling. */
@@ -91,16 +84,9 @@ export class NodeAgent implements NodeBackend {
       [...agent.pods.values()].flatMap((p) => [p.record.sandbox.id, ...p.record.containers.map((c) => c.id)]),
     );
     if (resumed.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: resumed });
-    agent.podCheckpoints = PodCheckpoints.open({
-      stateDir: join(opts.root, "podcheckpoints"),
-      checkpointRoot: podCheckpointsDir(opts),
-      nodeName: opts.nodeName,
-      ceilingSeconds: opts.podCheckpointTimeoutSeconds,
-      log: agent.log,
-      runner: {
-        sourcePod: async (ns, name) => agent.pods.get(`${ns}/${name}`)?.record,
-        checkpoint: (req) => agent.checkpointWholePod(req),
-      },
+    agent.podCheckpoints = openAgentPodCheckpoints(opts, agent.log, {
+      sourcePod: async (ns, name) => agent.pods.get(`${ns}/${name}`)?.record,
+      checkpoint: (req) => agent.checkpointWholePod(req),
     });
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
@@ -158,18 +144,9 @@ export class NodeAgent implements NodeBackend {
     const { namespace, name } = manifest.metadata;
     const { from, dir, checkpoint } = await podRestoreSource(this.podCheckpoints, manifest);
     const k = key(manifest);
-    const uid = manifest.metadata.uid ?? randomUUID();
     const runtime = this.opts.runtime;
-    let sandbox: PodRecord["sandbox"];
-    try {
-      sandbox = await runtime.createSandbox(manifest, uid);
-    } catch (err) {
-      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
-    }
-    const record: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
-    const live: LivePod = { record, lock: pLimit(1) };
-    this.pods.set(k, live);
-    this.state.save(record);
+    const live = await this.newPod(manifest);
+    const { record } = live;
     try {
       await live.lock(async () => {
         const started = Date.now();
@@ -184,6 +161,23 @@ export class NodeAgent implements NodeBackend {
       throw new BackendError("runtime", `restoring ${k} from podcheckpoint ${from}: ${(err as Error).message}`, { cause: err });
     }
     return podObject(record, runtime, this.nodeName);
+  }
+
+  /** A new pod of the node: its sandbox made, its record saved, no container yet. */
+  private async newPod(manifest: PodManifest): Promise<LivePod> {
+    const k = key(manifest);
+    const uid = manifest.metadata.uid ?? randomUUID();
+    let sandbox: PodRecord["sandbox"];
+    try {
+      sandbox = await this.opts.runtime.createSandbox(manifest, uid);
+    } catch (err) {
+      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
+    }
+    const record: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
+    const live: LivePod = { record, lock: pLimit(1) };
+    this.pods.set(k, live);
+    this.state.save(record);
+    return live;
   }
 
   async applyPod(text: string): Promise<unknown> {
@@ -204,18 +198,10 @@ export class NodeAgent implements NodeBackend {
       return this.restoreFromPodCheckpoint(manifest);
     }
     if (existing) await this.deletePod(manifest.metadata.namespace, manifest.metadata.name);
-    const uid = manifest.metadata.uid ?? randomUUID();
     const runtime = this.opts.runtime;
-    let sandbox: PodRecord["sandbox"];
-    try {
-      sandbox = await runtime.createSandbox(manifest, uid);
-    } catch (err) {
-      throw new BackendError("runtime", `creating the sandbox of ${k}: ${(err as Error).message}`, { cause: err });
-    }
-    const record: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
-    const live: LivePod = { record, lock: pLimit(1) };
-    this.pods.set(k, live);
-    this.state.save(record);
+    const live = await this.newPod(manifest);
+    const { record } = live;
+    const { sandbox } = record;
     try {
       await live.lock(async () => {
         for (const c of manifest.spec.containers) {

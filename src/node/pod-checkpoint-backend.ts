@@ -4,14 +4,19 @@
  */
 import { BackendError, type NodeBackend, type PodCheckpointRequest } from "../kubelet-endpoint/node-backend.js";
 import { parsePodCheckpoint, PodCheckpointError, podCheckpointList, POD_CHECKPOINT_API, readyReason, type PodCheckpoint } from "./pod-checkpoint-object.js";
-import type { PodCheckpoints } from "./pod-checkpoints.js";
+import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, type PodCheckpoints } from "./pod-checkpoints.js";
 
 type PodCheckpointMethods = Pick<NodeBackend, "applyPodCheckpoint" | "listPodCheckpoints" | "getPodCheckpoint" | "deletePodCheckpoint" | "checkpointPod">;
 
 /** How long POST /checkpoint/{ns}/{pod} waits beyond the checkpoint's own timeout before answering. */
 const ANSWER_GRACE_MS = 30_000;
 
-export function podCheckpointMethods(store: () => PodCheckpoints, hasPod: (namespace: string, name: string) => Promise<boolean>, ceilingSeconds: number): PodCheckpointMethods {
+export function podCheckpointMethods(
+  store: () => PodCheckpoints,
+  hasPod: (namespace: string, name: string) => Promise<boolean>,
+  opts: { podCheckpointTimeoutSeconds?: number },
+): PodCheckpointMethods {
+  const ceilingSeconds = opts.podCheckpointTimeoutSeconds ?? DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS;
   const apply = (o: PodCheckpoint): PodCheckpoint => {
     try {
       return store().apply(o);

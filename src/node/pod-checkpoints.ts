@@ -11,6 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
+import { podCheckpointsDir, type CommonAgentOptions } from "./agent-options.js";
 import {
   checkpointDirName,
   effectiveTimeout,
@@ -46,6 +47,18 @@ export interface PodCheckpointsOptions {
 }
 
 export const DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS = 15;
+
+/** A node agent's PodCheckpoints: objects under its root, checkpoints under its pod checkpoint root. */
+export function openAgentPodCheckpoints(opts: CommonAgentOptions, log: (event: Record<string, unknown>) => void, runner: PodCheckpointRunner): PodCheckpoints {
+  return PodCheckpoints.open({
+    stateDir: join(opts.root, "podcheckpoints"),
+    checkpointRoot: podCheckpointsDir(opts),
+    nodeName: opts.nodeName,
+    ceilingSeconds: opts.podCheckpointTimeoutSeconds,
+    log,
+    runner,
+  });
+}
 
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 

@@ -124,11 +124,12 @@ describe("checkpoint failures", () => {
     expect(backend.calls).toEqual([]);
   });
 
-  it("404 for paths that are not exactly /checkpoint/ns/pod/ctr", async () => {
+  it("404 for paths that are not exactly /checkpoint/ns/pod/ctr (or /checkpoint/ns/pod, a whole pod)", async () => {
     const { call, backend } = setup();
     const paths = [
       "/checkpoint",
-      "/checkpoint/default/web",
+      "/checkpoint/default",
+      "/checkpoint/default/web/",
       "/checkpoint/default/web/app/extra",
       "/checkpoint//web/app",
       "/checkpoint/default/web/app/",

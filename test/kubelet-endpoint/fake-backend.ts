@@ -142,7 +142,7 @@ export class FakeBackend implements NodeBackend {
     });
     return this.store;
   }
-  private readonly podCheckpointApi = podCheckpointMethods(() => this.podCheckpointStore(), async (ns, name) => ns === "default" && name === "web", 15);
+  private readonly podCheckpointApi = podCheckpointMethods(() => this.podCheckpointStore(), async (ns, name) => ns === "default" && name === "web", { podCheckpointTimeoutSeconds: 15 });
   readonly applyPodCheckpoint = this.podCheckpointApi.applyPodCheckpoint;
   readonly listPodCheckpoints = this.podCheckpointApi.listPodCheckpoints;
   readonly getPodCheckpoint = this.podCheckpointApi.getPodCheckpoint;

@@ -9,9 +9,9 @@
  * containerd reads (containerd-restore-archive.ts). Pod checkpoints need containerd's own task API
  * besides the CRI, for the pause the CRI lacks (cri-pod-checkpoint.ts).
  */
-import { checkpointOutput, podCheckpointsDir, type CommonAgentOptions } from "../agent-options.js";
+import { checkpointOutput, type CommonAgentOptions } from "../agent-options.js";
 import type { PodCheckpointManifest } from "../../checkpoint/pod-checkpoint-manifest.js";
-import { DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS, PodCheckpoints } from "../pod-checkpoints.js";
+import { openAgentPodCheckpoints, type PodCheckpoints } from "../pod-checkpoints.js";
 import { podCheckpointMethods } from "../pod-checkpoint-backend.js";
 import { podRestoreSource } from "../pod-restore-source.js";
 import { podTemplate } from "../pod-template.js";
@@ -87,25 +87,18 @@ export class CriNodeAgent implements NodeBackend {
   private podCheckpoints!: PodCheckpoints;
   /** containerd's task API on the CRI socket; undefined on another runtime (no pod checkpoints then). */
   private tasks: ContainerdTasks | undefined;
-  readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
-  readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
-  readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
-  readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
-  readonly checkpointPod: NodeBackend["checkpointPod"];
+  declare readonly applyPodCheckpoint: NodeBackend["applyPodCheckpoint"];
+  declare readonly listPodCheckpoints: NodeBackend["listPodCheckpoints"];
+  declare readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
+  declare readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
+  declare readonly checkpointPod: NodeBackend["checkpointPod"];
 
   private constructor(readonly opts: CriAgentOptions) {
     this.nodeName = opts.nodeName;
     this.cri = opts.client;
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
-    const ceiling = opts.podCheckpointTimeoutSeconds ?? DEFAULT_POD_CHECKPOINT_TIMEOUT_SECONDS;
-    ({
-      applyPodCheckpoint: this.applyPodCheckpoint,
-      listPodCheckpoints: this.listPodCheckpoints,
-      getPodCheckpoint: this.getPodCheckpoint,
-      deletePodCheckpoint: this.deletePodCheckpoint,
-      checkpointPod: this.checkpointPod,
-    } = podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => (await this.pod(ns, name)) !== undefined, ceiling));
+    Object.assign(this, podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => (await this.pod(ns, name)) !== undefined, opts));
   }
 
   /** Checks that the runtime answers, cleans up after a crash and starts reconciling. */
@@ -122,16 +115,9 @@ export class CriNodeAgent implements NodeBackend {
     // that died before the resume.
     const continued = await agent.continueAll();
     if (continued.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: continued });
-    agent.podCheckpoints = PodCheckpoints.open({
-      stateDir: join(opts.root, "podcheckpoints"),
-      checkpointRoot: podCheckpointsDir(opts),
-      nodeName: opts.nodeName,
-      ceilingSeconds: opts.podCheckpointTimeoutSeconds,
-      log: agent.log,
-      runner: {
-        sourcePod: (ns, name) => agent.pod(ns, name),
-        checkpoint: (req) => agent.checkpointWholePod(req),
-      },
+    agent.podCheckpoints = openAgentPodCheckpoints(opts, agent.log, {
+      sourcePod: (ns, name) => agent.pod(ns, name),
+      checkpoint: (req) => agent.checkpointWholePod(req),
     });
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
