@@ -43,27 +43,29 @@ export async function ensureLoopbackUp(netns: string): Promise<void> {
   if (up.exitCode !== 0) throw new LoopbackError(`network namespace ${netns}: ip link set lo up: ${up.stderr.trim() || `exit ${up.exitCode}`}`);
 }
 
-/** Puts the DROP rule on `lo` (IPv4 and IPv6) first in the namespace's OUTPUT chain. */
+/** Puts the DROP rule on `lo` (IPv4 and IPv6, side by side) first in the namespace's OUTPUT chain. */
 export async function holdLoopback(netns: string): Promise<void> {
-  for (const table of TABLES) {
-    const r = await inNetns(netns, [table, "-w", "-I", ...RULE]);
-    if (r.exitCode !== 0) {
-      await releaseLoopback(netns).catch(() => undefined);
-      throw new LoopbackError(`network namespace ${netns}: ${table} -I ${RULE.join(" ")}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
-    }
+  const results = await Promise.all(TABLES.map(async (table) => ({ table, r: await inNetns(netns, [table, "-w", "-I", ...RULE]) })));
+  const failed = results.find((x) => x.r.exitCode !== 0);
+  if (failed) {
+    await releaseLoopback(netns).catch(() => undefined);
+    throw new LoopbackError(`network namespace ${netns}: ${failed.table} -I ${RULE.join(" ")}: ${failed.r.stderr.trim() || `exit ${failed.r.exitCode}`}`);
   }
 }
 
-/** Removes the DROP rule (every copy of it); a namespace without it is left as it is. */
+/** Removes the DROP rule (every copy of it, IPv4 and IPv6 side by side); a namespace without it is left as it is. */
 export async function releaseLoopback(netns: string): Promise<void> {
-  for (const table of TABLES) {
-    for (let i = 0; i < 8; i++) {
-      const present = await inNetns(netns, [table, "-w", "-C", ...RULE]);
-      if (present.exitCode !== 0) break;
-      const r = await inNetns(netns, [table, "-w", "-D", ...RULE]);
-      if (r.exitCode !== 0) throw new LoopbackError(`network namespace ${netns}: ${table} -D ${RULE.join(" ")}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
-    }
-  }
+  await Promise.all(
+    TABLES.map(async (table) => {
+      for (let i = 0; i < 8; i++) {
+        if ((await inNetns(netns, [table, "-w", "-D", ...RULE])).exitCode === 0) continue;
+        // iptables says "Bad rule" both when the rule is gone and when deleting it failed.
+        const present = await inNetns(netns, [table, "-w", "-C", ...RULE]);
+        if (present.exitCode !== 0) return;
+        throw new LoopbackError(`network namespace ${netns}: ${table} -D ${RULE.join(" ")}: the rule stays`);
+      }
+    }),
+  );
 }
 
 /** Does the namespace hold the DROP rule? */

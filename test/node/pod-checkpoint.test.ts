@@ -5,7 +5,6 @@
  * the count go on without a lost or repeated message.
  */
 import { spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,35 +21,14 @@ import {
 import type { ContainerRecord, PodRecord } from "../../src/node/node-state.js";
 import { checkpointPod } from "../../src/node/pod-checkpoint.js";
 import { loopbackHeld, loopbackUp } from "../../src/node/pod-loopback.js";
-import { parsePodManifest } from "../../src/node/pod-manifest.js";
 import { restorePodContainers, startRestoredContainers } from "../../src/node/pod-restore.js";
 import type { PodRuntime } from "../../src/node/pod-runtime.js";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
 import { expectCountContinued } from "../support/count-continued.js";
 import { haveNodeStack, makeNodeEnv, type NodeEnv } from "../support/node-agent.js";
+import { newSandbox, removePod, startPod } from "../support/runtime-pods.js";
 import { talkPod } from "../support/test-pods.js";
 import { waitFor } from "../support/wait-for.js";
-
-async function startPod(runtime: PodRuntime, text: string): Promise<PodRecord> {
-  const manifest = parsePodManifest(text);
-  const uid = randomUUID();
-  const sandbox = await runtime.createSandbox(manifest, uid);
-  const pod: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
-  for (const c of manifest.spec.containers) pod.containers.push(await runtime.startContainer(pod, c, 0));
-  return pod;
-}
-
-/** A new pod (sandbox only) to restore into. */
-async function newSandbox(runtime: PodRuntime, text: string): Promise<PodRecord> {
-  const manifest = parsePodManifest(text);
-  const uid = randomUUID();
-  return { uid, manifest, createdAt: new Date().toISOString(), sandbox: await runtime.createSandbox(manifest, uid), containers: [] };
-}
-
-async function removePod(runtime: PodRuntime, pod: PodRecord): Promise<void> {
-  for (const c of pod.containers) await runtime.stopContainer(c.id, 0).catch(() => undefined);
-  await runtime.removeSandbox(pod).catch(() => undefined);
-}
 
 const container = (pod: PodRecord, name: string): ContainerRecord => pod.containers.find((c) => c.name === name)!;
 
