@@ -18,7 +18,7 @@ import { fileSha256 } from "../checkpoint/file-sha256.js";
 import { POD_CHECKPOINT_MANIFEST, PodCheckpointManifestSchema, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
 import { RestoreError } from "./container-restore.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
-import { ensureLoopbackUp, holdLoopback, releaseLoopback } from "./pod-loopback.js";
+import { ensureLoopbackUp, holdLoopback, releaseLoopback } from "./pod-netfilter.js";
 import { RuntimeError, type PodRuntime } from "./pod-runtime.js";
 
 export interface PodRestoreRequest {
