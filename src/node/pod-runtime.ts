@@ -290,6 +290,9 @@ export class PodRuntime {
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);
+      // A restore's log begins with the checkpoint's: it is not this failed attempt's to keep, and
+      // another attempt under the same name must be able to start it again.
+      if (plan) rmSync(logPath, { force: true });
       throw err;
     }
     return {

@@ -66,6 +66,8 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
   let env: NodeEnv;
   let runtime: PodRuntime;
   const events: Array<Record<string, unknown>> = [];
+  /** Called with each event the runtime logs, as it logs it. */
+  let onEvent: ((e: Record<string, unknown>) => void) | undefined;
   const pods: PodRecord[] = [];
   let source: PodRecord;
   let checkpointDir: string;
@@ -78,7 +80,10 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
 
   beforeAll(async () => {
     env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-pod-")));
-    runtime = env.runtime((e) => void events.push(e));
+    runtime = env.runtime((e) => {
+      events.push(e);
+      onEvent?.(e);
+    });
     outside = createServer((socket) => {
       outsideCallers.push(socket.remoteAddress ?? "");
       socket.on("data", (d: Buffer) => (pings += d.toString()));
@@ -259,6 +264,27 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     expect(readdirSync(out)).toEqual([]);
     for (const c of source.containers) expect((await runtime.state(c.id))?.status, c.name).toBe("running");
     expect(env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []))).toEqual([]);
+  });
+
+  it("a restore that fails part way removes what it made: the containers restored so far, their logs, the loopback hold", async () => {
+    const target = await newSandbox(runtime, talkPod("talk-failing", env.image, outsideAddress));
+    pods.push(target);
+    const containersBefore = readdirSync(join(env.root, "containers")).sort();
+    // The first container comes back; CRIU fails from the second on.
+    onEvent = (e) => {
+      if (e.msg === "restore steps (ms)" && e.container === "server") env.criuMode("fail");
+    };
+    try {
+      await expect(restorePodContainers({ runtime, pod: target, checkpointDir, manifest })).rejects.toThrow(/^pod default\/talk-failing: container client: .*CRIU/);
+    } finally {
+      onEvent = undefined;
+      env.criuMode(undefined);
+    }
+    expect(events.some((e) => e.msg === "restore steps (ms)" && e.container === "server" && String(e.archive).startsWith(checkpointDir))).toBe(true);
+    expect(readdirSync(join(env.root, "containers")).sort()).toEqual(containersBefore);
+    const logs = join(env.root, "logs", `default_talk-failing_${target.uid}`);
+    expect(existsSync(logs) ? readdirSync(logs).flatMap((d) => readdirSync(join(logs, d))) : []).toEqual([]);
+    expect(await loopbackHeld(target.sandbox.netns)).toBe(false);
   });
 
   it("refuses a corrupted archive (sha256 mismatch) before creating anything", async () => {
