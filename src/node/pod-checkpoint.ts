@@ -131,12 +131,15 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
       });
     } finally {
       // No CRIU of ours is left: a lock one of them left (killed, or its unlock lost to another's)
-      // would keep the pod cut off once it runs again.
-      await removeCriuNetworkLock(pod.sandbox.netns).then(
-        (found) => found && runtime.opts.log?.({ msg: "CRIU's network lock left in the pod's network namespace removed", pod: `${namespace}/${name}` }),
-        (err: Error) => (lockError = err),
-      );
-      await resumeAll(runtime, containers, paused, times);
+      // would keep the pod cut off once it runs again. Side by side with the resumes, which it
+      // would otherwise hold up: TCP resends what the lock dropped meanwhile.
+      await Promise.all([
+        removeCriuNetworkLock(pod.sandbox.netns).then(
+          (found) => found && runtime.opts.log?.({ msg: "CRIU's network lock left in the pod's network namespace removed", pod: `${namespace}/${name}` }),
+          (err: Error) => (lockError = err),
+        ),
+        resumeAll(runtime, containers, paused, times),
+      ]);
     }
     abort.signal.throwIfAborted();
     if (lockError) throw new CheckpointError(`CRIU's network lock stays in the pod's network namespace: ${lockError.message}`);
