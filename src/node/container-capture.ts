@@ -57,7 +57,7 @@ export async function closeCapture(cap: ContainerCapture): Promise<void> {
 export async function captureFrozen(
   runtime: PodRuntime,
   cap: ContainerCapture,
-  opts: { tcpEstablished: boolean; deadline: number; signal: AbortSignal },
+  opts: { tcpEstablished: boolean; deadline: number; signal: AbortSignal; killGraceMs?: number },
 ): Promise<CapturedContainer> {
   const { container } = cap;
   // The log as it stood at the freeze: what the container writes after it (running on, or a restore
@@ -75,6 +75,7 @@ export async function captureFrozen(
       tcpEstablished: opts.tcpEstablished,
       timeoutMs: Math.max(1, opts.deadline - Date.now()),
       signal: opts.signal,
+      ...(opts.killGraceMs ? { graceMs: opts.killGraceMs } : {}),
     }),
   ]);
   if (dump.status === "rejected") throw await withCriuError(dump.reason, join(cap.work, "dump.log"));

@@ -34,6 +34,7 @@ import {
   type ContainerCapture,
 } from "./container-capture.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
+import { removeCriuNetworkLock } from "./pod-netfilter.js";
 import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 
 export interface PodCheckpointRequest {
@@ -56,7 +57,16 @@ export interface PodCheckpointRequest {
   tcpEstablished?: boolean;
   /** Cancels the checkpoint (handled like the deadline). */
   signal?: AbortSignal;
+  /**
+   * Past the deadline (or the signal), how long a CRIU dump under way may still take to end by
+   * itself before it is killed (default 10 s): a CRIU killed while it holds a container's processes
+   * can leave them broken, so the call may return this much later than the deadline to leave the
+   * pod running.
+   */
+  killGraceMs?: number;
 }
+
+const DEFAULT_KILL_GRACE_MS = 10_000;
 
 /** Free space the output directory must have beyond the containers' memory. */
 const RESERVE_BYTES = 64 << 20;
@@ -88,6 +98,7 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
   const caps: ContainerCapture[] = [];
   const paused = new Set<string>();
   const written: string[] = [];
+  let lockError: Error | undefined;
   try {
     await checkRequest(req, what);
     const memory = (await Promise.all(containers.map((c) => memoryUsage(pod.uid, c.id)))).reduce((a, b) => a + b, 0);
@@ -114,14 +125,24 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
       captured = await allOrFirstFailure(caps, abort.signal, async (cap, signal) => {
         const t = times.get(cap.container.id)!;
         t.captureStartedAt = now();
-        const r = await inContainer(cap.container, () => captureFrozen(runtime, cap, { tcpEstablished: req.tcpEstablished ?? true, deadline: req.deadline, signal }));
+        const r = await inContainer(cap.container, () => captureFrozen(runtime, cap, { tcpEstablished: req.tcpEstablished ?? true, deadline: req.deadline, signal, killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS }));
         t.capturedAt = now();
         return r;
       });
     } finally {
-      await resumeAll(runtime, containers, paused, times);
+      // No CRIU of ours is left: a lock one of them left (killed, or its unlock lost to another's)
+      // would keep the pod cut off once it runs again. Side by side with the resumes, which it
+      // would otherwise hold up: TCP resends what the lock dropped meanwhile.
+      await Promise.all([
+        removeCriuNetworkLock(pod.sandbox.netns).then(
+          (found) => found && runtime.opts.log?.({ msg: "CRIU's network lock left in the pod's network namespace removed", pod: `${namespace}/${name}` }),
+          (err: Error) => (lockError = err),
+        ),
+        resumeAll(runtime, containers, paused, times),
+      ]);
     }
     abort.signal.throwIfAborted();
+    if (lockError) throw new CheckpointError(`CRIU's network lock stays in the pod's network namespace: ${lockError.message}`);
 
     // Written after the resume, from the images CRIU left in the work directories (as a single
     // container's checkpoint does): the pod runs on while its archives reach the disk.

@@ -12,13 +12,13 @@
  * cannot follow the pod to its new address: a container holding one is restored with tcp-close (all
  * of its connections are closed), and the runtime's log says so.
  */
-import { lstat } from "node:fs/promises";
+import { lstat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileSha256 } from "../checkpoint/file-sha256.js";
 import { POD_CHECKPOINT_MANIFEST, PodCheckpointManifestSchema, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
 import { RestoreError } from "./container-restore.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
-import { ensureLoopbackUp, holdLoopback, releaseLoopback } from "./pod-loopback.js";
+import { ensureLoopbackUp, holdLoopback, releaseLoopback } from "./pod-netfilter.js";
 import { RuntimeError, type PodRuntime } from "./pod-runtime.js";
 
 export interface PodRestoreRequest {
@@ -75,7 +75,10 @@ export async function restorePodContainers(req: PodRestoreRequest): Promise<Cont
     }
     return created;
   } catch (err) {
-    for (const c of created.reverse()) await runtime.removeContainer(c.id).catch(() => undefined);
+    for (const c of created.reverse()) {
+      await runtime.removeContainer(c.id).catch(() => undefined);
+      await rm(c.logPath, { force: true });
+    }
     await releaseLoopback(netns).catch(() => undefined);
     throw new RestoreError(`${what}: ${(err as Error).message}`, { cause: err });
   }

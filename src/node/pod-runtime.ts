@@ -23,6 +23,7 @@ import { applyRootMode, runtimeFileBinds, isArchivePath, isCheckpointLayout, pla
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 import { readFile } from "node:fs/promises";
+import { hostProcesses } from "./host-processes.js";
 
 export interface ImageSource {
   ensure(reference: string, opts?: { pullPolicy?: "Always" | "IfNotPresent" | "Never" }): Promise<ResolvedImage>;
@@ -289,6 +290,9 @@ export class PodRuntime {
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);
+      // A restore's log begins with the checkpoint's: it is not this failed attempt's to keep, and
+      // another attempt under the same name must be able to start it again.
+      if (plan) rmSync(logPath, { force: true });
       throw err;
     }
     return {
@@ -349,7 +353,9 @@ export class PodRuntime {
         throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${why ? `CRIU: ${why}` : tail(logPath)}`);
       }
       const st = await this.runc.state(id).catch(() => undefined);
-      if (st?.status === "running") {
+      // runc says "running" from CRIU's post-restore notice on; CRIU still unlocks the network and
+      // lets the tasks go (or stops them, leave-stopped) after it. Done when CRIU has ended.
+      if (st?.status === "running" && !(restoreFrom && criuRestoring(id))) {
         child.stderr!.destroy();
         return;
       }
@@ -417,22 +423,16 @@ export class PodRuntime {
  */
 export async function recoverInterruptedCheckpoints(runtime: PodRuntime, containerIds: string[]): Promise<string[]> {
   const killed: string[] = [];
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue;
-    }
+  for (const { pid, argv } of hostProcesses()) {
     const rootAt = argv.indexOf("--root");
     if (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint")) continue;
     try {
       // runc checkpoint runs in a process group of its own, with CRIU in it.
-      process.kill(-Number(pid), "SIGKILL");
+      process.kill(-pid, "SIGKILL");
     } catch {
-      process.kill(Number(pid), "SIGKILL");
+      process.kill(pid, "SIGKILL");
     }
-    killed.push(pid);
+    killed.push(String(pid));
   }
   for (let i = 0; i < 100 && killed.some((pid) => existsSync(`/proc/${pid}`)); i++) await new Promise((r) => setTimeout(r, 20));
   for (const base of runtime.checkpointWorkBases()) {
@@ -447,6 +447,13 @@ export async function recoverInterruptedCheckpoints(runtime: PodRuntime, contain
     }
   }
   return resumed;
+}
+
+/** Is CRIU still restoring the container (a `criu swrk` whose parent is the container's `runc restore`)? */
+function criuRestoring(id: string): boolean {
+  const all = hostProcesses();
+  const runc = new Set(all.filter((p) => p.argv.includes("restore") && p.argv.includes(id)).map((p) => p.pid));
+  return all.some((p) => runc.has(p.ppid) && p.argv.includes("swrk"));
 }
 
 /**

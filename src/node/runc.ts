@@ -36,6 +36,12 @@ export interface CheckpointOptions {
   /** The whole call is killed (runc and the CRIU it started, as one process group) after this. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * After the timeout or the abort, how long runc and CRIU may still take to end on their own before
+   * they are killed (default 0: at once). A CRIU killed while it holds the container's processes can
+   * leave them broken (they die); one left to finish puts them back as they were.
+   */
+  graceMs?: number;
 }
 
 export class Runc {
@@ -137,8 +143,8 @@ export class Runc {
     // Own process group: a timeout must take down CRIU (runc's child) too, not only runc.
     const child: ResultPromise = execa(this.binary, args, { env: this.env(), reject: false, detached: true, stdin: "ignore" });
     let why: string | undefined;
-    const killGroup = (reason: string) => {
-      why ??= reason;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const kill = () => {
       if (child.pid !== undefined) {
         try {
           process.kill(-child.pid, "SIGKILL");
@@ -146,6 +152,12 @@ export class Runc {
           // Already gone.
         }
       }
+    };
+    const killGroup = (reason: string) => {
+      if (why !== undefined) return;
+      why = reason;
+      if (opts.graceMs) graceTimer = setTimeout(kill, opts.graceMs);
+      else kill();
     };
     const timer = setTimeout(() => killGroup(`timed out after ${Math.round(opts.timeoutMs / 1000)} s`), opts.timeoutMs);
     const onAbort = () => {
@@ -159,6 +171,7 @@ export class Runc {
       if (r.exitCode !== 0) throw new RuncError(`runc checkpoint ${id}: ${lastLine(String(r.stderr)) || `exit ${r.exitCode ?? r.signal}`}`);
     } finally {
       clearTimeout(timer);
+      clearTimeout(graceTimer);
       opts.signal?.removeEventListener("abort", onAbort);
     }
   }

@@ -5,7 +5,6 @@
  * the count go on without a lost or repeated message.
  */
 import { spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,36 +20,15 @@ import {
 } from "../../src/checkpoint/pod-checkpoint-manifest.js";
 import type { ContainerRecord, PodRecord } from "../../src/node/node-state.js";
 import { checkpointPod } from "../../src/node/pod-checkpoint.js";
-import { loopbackHeld, loopbackUp } from "../../src/node/pod-loopback.js";
-import { parsePodManifest } from "../../src/node/pod-manifest.js";
+import { loopbackHeld, loopbackUp } from "../../src/node/pod-netfilter.js";
 import { restorePodContainers, startRestoredContainers } from "../../src/node/pod-restore.js";
 import type { PodRuntime } from "../../src/node/pod-runtime.js";
 import { checkpointctl, haveCheckpointctl, parseTable } from "../support/checkpointctl.js";
 import { expectCountContinued } from "../support/count-continued.js";
 import { haveNodeStack, makeNodeEnv, type NodeEnv } from "../support/node-agent.js";
+import { newSandbox, removePod, startPod } from "../support/runtime-pods.js";
 import { talkPod } from "../support/test-pods.js";
 import { waitFor } from "../support/wait-for.js";
-
-async function startPod(runtime: PodRuntime, text: string): Promise<PodRecord> {
-  const manifest = parsePodManifest(text);
-  const uid = randomUUID();
-  const sandbox = await runtime.createSandbox(manifest, uid);
-  const pod: PodRecord = { uid, manifest, createdAt: new Date().toISOString(), sandbox, containers: [] };
-  for (const c of manifest.spec.containers) pod.containers.push(await runtime.startContainer(pod, c, 0));
-  return pod;
-}
-
-/** A new pod (sandbox only) to restore into. */
-async function newSandbox(runtime: PodRuntime, text: string): Promise<PodRecord> {
-  const manifest = parsePodManifest(text);
-  const uid = randomUUID();
-  return { uid, manifest, createdAt: new Date().toISOString(), sandbox: await runtime.createSandbox(manifest, uid), containers: [] };
-}
-
-async function removePod(runtime: PodRuntime, pod: PodRecord): Promise<void> {
-  for (const c of pod.containers) await runtime.stopContainer(c.id, 0).catch(() => undefined);
-  await runtime.removeSandbox(pod).catch(() => undefined);
-}
 
 const container = (pod: PodRecord, name: string): ContainerRecord => pod.containers.find((c) => c.name === name)!;
 
@@ -88,6 +66,8 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
   let env: NodeEnv;
   let runtime: PodRuntime;
   const events: Array<Record<string, unknown>> = [];
+  /** Called with each event the runtime logs, as it logs it. */
+  let onEvent: ((e: Record<string, unknown>) => void) | undefined;
   const pods: PodRecord[] = [];
   let source: PodRecord;
   let checkpointDir: string;
@@ -100,7 +80,10 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
 
   beforeAll(async () => {
     env = await makeNodeEnv(mkdtempSync(join(tmpdir(), "ckpt-pod-")));
-    runtime = env.runtime((e) => void events.push(e));
+    runtime = env.runtime((e) => {
+      events.push(e);
+      onEvent?.(e);
+    });
     outside = createServer((socket) => {
       outsideCallers.push(socket.remoteAddress ?? "");
       socket.on("data", (d: Buffer) => (pings += d.toString()));
@@ -235,8 +218,9 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     const out = mkdtempSync(join(env.dir, "pod-checkpoint-"));
     env.criuMode("slow");
     try {
+      // The CRIU that hangs is the test's wrapper, not yet CRIU: killed after a short grace.
       await expect(
-        checkpointPod({ runtime, pod: source, containers: source.containers, outputDir: out, deadline: Date.now() + 2000, nodeName: "test-node", podTemplate: podTemplate(source) }),
+        checkpointPod({ runtime, pod: source, containers: source.containers, outputDir: out, deadline: Date.now() + 2000, nodeName: "test-node", podTemplate: podTemplate(source), killGraceMs: 500 }),
       ).rejects.toThrow(/^pod default\/talk: checkpoint deadline .* passed$/);
     } finally {
       env.criuMode(undefined);
@@ -246,6 +230,25 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     expect(env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []))).toEqual([]);
     const counted = numbers(logOf(container(source, "counter")), "count").length;
     await waitFor("the counter to go on", () => (numbers(logOf(container(source, "counter")), "count").length > counted + 3 ? true : undefined));
+  });
+
+  it("a deadline that passes while CRIU dumps: the dumps end by themselves, the pod runs on and talks, its network unlocked", async () => {
+    const out = mkdtempSync(join(env.dir, "pod-checkpoint-"));
+    // Past the pauses, inside the dumps: a CRIU killed there would take the processes it holds along.
+    await expect(
+      checkpointPod({ runtime, pod: source, containers: source.containers, outputDir: out, deadline: Date.now() + 250, nodeName: "test-node", podTemplate: podTemplate(source) }),
+    ).rejects.toThrow(/^pod default\/talk: checkpoint deadline .* passed$/);
+    expect(readdirSync(out)).toEqual([]);
+    for (const c of source.containers) {
+      expect(runtime.shimAlive(c.id), c.name).toBe(true);
+      expect((await runtime.state(c.id))?.status, c.name).toBe("running");
+    }
+    for (const table of ["iptables", "ip6tables"]) {
+      expect(spawnSync("ip", ["netns", "exec", source.sandbox.netns, table, "-S", "CRIU"]).status, `${table}: CRIU's lock chain`).not.toBe(0);
+    }
+    const acked = numbers(logOf(container(source, "client")), "got ack").length;
+    await waitFor("the conversation to go on", () => (numbers(logOf(container(source, "client")), "got ack").length > acked + 5 ? true : undefined));
+    expect(env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []))).toEqual([]);
   });
 
   it("a container that fails to checkpoint fails the pod's: CRIU's reason named, every container running, nothing written", async () => {
@@ -261,6 +264,27 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     expect(readdirSync(out)).toEqual([]);
     for (const c of source.containers) expect((await runtime.state(c.id))?.status, c.name).toBe("running");
     expect(env.workDirs.flatMap((d) => (existsSync(d) ? readdirSync(d) : []))).toEqual([]);
+  });
+
+  it("a restore that fails part way removes what it made: the containers restored so far, their logs, the loopback hold", async () => {
+    const target = await newSandbox(runtime, talkPod("talk-failing", env.image, outsideAddress));
+    pods.push(target);
+    const containersBefore = readdirSync(join(env.root, "containers")).sort();
+    // The first container comes back; CRIU fails from the second on.
+    onEvent = (e) => {
+      if (e.msg === "restore steps (ms)" && e.container === "server") env.criuMode("fail");
+    };
+    try {
+      await expect(restorePodContainers({ runtime, pod: target, checkpointDir, manifest })).rejects.toThrow(/^pod default\/talk-failing: container client: .*CRIU/);
+    } finally {
+      onEvent = undefined;
+      env.criuMode(undefined);
+    }
+    expect(events.some((e) => e.msg === "restore steps (ms)" && e.container === "server" && String(e.archive).startsWith(checkpointDir))).toBe(true);
+    expect(readdirSync(join(env.root, "containers")).sort()).toEqual(containersBefore);
+    const logs = join(env.root, "logs", `default_talk-failing_${target.uid}`);
+    expect(existsSync(logs) ? readdirSync(logs).flatMap((d) => readdirSync(join(logs, d))) : []).toEqual([]);
+    expect(await loopbackHeld(target.sandbox.netns)).toBe(false);
   });
 
   it("refuses a corrupted archive (sha256 mismatch) before creating anything", async () => {
