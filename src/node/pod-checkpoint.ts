@@ -11,7 +11,7 @@
  * atomically, so a directory with a manifest is complete. Nothing is written outside it, and on any
  * error (including the deadline and the caller's signal) every file written into it is removed.
  */
-import { readdir, rm, writeFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   POD_CHECKPOINT_API_VERSION,
@@ -21,7 +21,8 @@ import {
   type CheckpointedContainer,
   type PodCheckpointManifest,
 } from "../checkpoint/pod-checkpoint-manifest.js";
-import { writeCrioArchive, writeFileAtomically } from "../checkpoint/writer/index.js";
+import { writeCrioArchive } from "../checkpoint/writer/index.js";
+import { containerArchiveName, removePodCheckpointFiles, writePodCheckpointManifest } from "../checkpoint/pod-checkpoint-files.js";
 import {
   captureFrozen,
   checkFreeSpace,
@@ -187,20 +188,10 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
       throw new CheckpointError(`${what}: ${POD_CHECKPOINT_MANIFEST}: ${issue.path.join(".")}: ${issue.message}`);
     }
     const manifest = parsed.data;
-    const manifestPath = join(outputDir, POD_CHECKPOINT_MANIFEST);
-    await writeFileAtomically(
-      manifestPath,
-      async (fh) => {
-        const text = JSON.stringify(manifest, null, 2) + "\n";
-        await writeFile(fh, text);
-        return Buffer.byteLength(text);
-      },
-      { signal: abort.signal },
-    );
-    written.push(manifestPath);
+    written.push(await writePodCheckpointManifest(outputDir, manifest, abort.signal));
     return manifest;
   } catch (err) {
-    await removeWritten(written);
+    await removePodCheckpointFiles(outputDir, written);
     // Past the deadline (or cancelled), whatever step noticed it, that is the reason.
     if (abort.signal.aborted && abort.signal.reason instanceof CheckpointError) throw abort.signal.reason;
     const message = err instanceof Error ? err.message : String(err);
@@ -213,9 +204,7 @@ export async function checkpointPod(req: PodCheckpointRequest): Promise<PodCheck
 }
 
 /** The archive's name in the checkpoint directory: the container's name is unique in its pod. */
-export function archiveName(c: Pick<ContainerRecord, "name">): string {
-  return `${c.name}.tar`;
-}
+export const archiveName = (c: Pick<ContainerRecord, "name">): string => containerArchiveName(c.name);
 
 /** The image by digest: as pulled (`repo@sha256:<manifest>`), else its name pinned to its image ID. */
 export function digestReference(c: Pick<ContainerRecord, "image">): string {
@@ -281,9 +270,4 @@ async function resumeAll(runtime: PodRuntime, containers: ContainerRecord[], pau
         paused.delete(c.id);
       }),
   );
-}
-
-/** What this checkpoint put into the output directory (a write that failed removed its own temp file). */
-async function removeWritten(written: string[]): Promise<void> {
-  for (const path of written) await rm(path, { force: true });
 }

@@ -12,9 +12,9 @@
  * cannot follow the pod to its new address: a container holding one is restored with tcp-close (all
  * of its connections are closed), and the runtime's log says so.
  */
-import { lstat, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { fileSha256 } from "../checkpoint/file-sha256.js";
+import { verifyPodCheckpointArchives } from "../checkpoint/pod-checkpoint-files.js";
 import { POD_CHECKPOINT_MANIFEST, PodCheckpointManifestSchema, type PodCheckpointManifest } from "../checkpoint/pod-checkpoint-manifest.js";
 import { RestoreError } from "./container-restore.js";
 import type { ContainerRecord, PodRecord } from "./node-state.js";
@@ -101,16 +101,11 @@ export async function startRestoredContainers(runtime: PodRuntime, pod: PodRecor
   }
 }
 
-/** Each archive is the one the manifest names: a regular file of its size and sha256. */
+/** Each archive is the one the manifest names (size and sha256); a restore error naming the first that is not. */
 async function verifyArchives(dir: string, manifest: PodCheckpointManifest): Promise<void> {
-  for (const c of manifest.containers) {
-    const path = join(dir, c.archive);
-    const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-      throw new RestoreError(`${path}: ${err.code === "ENOENT" ? "missing" : err.message}`);
-    });
-    if (!st.isFile()) throw new RestoreError(`${path}: not a regular file`);
-    if (st.size !== c.bytes) throw new RestoreError(`${path}: ${st.size} bytes, the manifest says ${c.bytes}`);
-    const sha256 = await fileSha256(path);
-    if (sha256 !== c.sha256) throw new RestoreError(`${path}: sha256 ${sha256} does not match the manifest's ${c.sha256}`);
+  try {
+    await verifyPodCheckpointArchives(dir, manifest);
+  } catch (err) {
+    throw new RestoreError((err as Error).message, { cause: err });
   }
 }
