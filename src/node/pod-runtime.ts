@@ -287,6 +287,9 @@ export class PodRuntime {
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
       await this.startShim(id, logPath, imagesDir);
+      // runc hands the same file to CRIU at every checkpoint of the container: leave-stopped was
+      // for this restore only (a dump would leave the tasks stopped). CRIU has ended by now.
+      if (restore?.leaveStopped) writeFileSync(join(dir, "criu-restore.conf"), restoreCriuConfig(restore.plan.tcpEstablished, false));
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);

@@ -212,6 +212,14 @@ describe.skipIf(!stack)("pod checkpoint and restore on the runc runtime", () => 
     const archivedCounts = numbers(archivedLog(join(checkpointDir, "counter.tar")), "count");
     await waitFor("the restored counter to count", () => (numbers(logOf(container(target, "counter")), "count").length > archivedCounts.length + 3 ? true : undefined));
     expectCountContinued(numbers(logOf(container(target, "counter")), "count"), archivedCounts);
+
+    // The restored pod checkpoints again like any other, and runs on after it (not left stopped).
+    const running = target.containers.filter((c) => c.name !== "caller");
+    const again = await checkpointPod({ runtime, pod: target, containers: running, outputDir: mkdtempSync(join(env.dir, "pod-checkpoint-")), deadline: Date.now() + 60_000, nodeName: "test-node", podTemplate: podTemplate(target) });
+    expect(capturedWhileAllFrozen(again)).toBe(true);
+    for (const c of running) expect((await processState(runtime, c.id)).task, c.name).not.toBe("T");
+    const acked = numbers(logOf(container(target, "client")), "got ack").length;
+    await waitFor("the restored pod to go on after its own checkpoint", () => (numbers(logOf(container(target, "client")), "got ack").length > acked + 5 ? true : undefined));
   });
 
   it("a deadline that passes during the checkpoint: an error, every container running, the output directory empty", async () => {
