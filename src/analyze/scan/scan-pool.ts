@@ -1,9 +1,10 @@
 /**
  * Runs a Detector over buffers on worker threads when there is more than one CPU and much to scan,
  * in this thread otherwise. Submitting is asynchronous only when every thread is busy: the caller
- * (the page walker) then waits. Each thread has one shared buffer that a job's bytes are copied
- * into, so memory stays the same however much is scanned (buffers moved to a thread would pile up
- * there until its next garbage collection).
+ * (the page walker) then waits. A job's bytes are copied straight into the scanning thread's
+ * WebAssembly memory (shared with this thread), where its detector reads them: one copy, and memory
+ * stays the same however much is scanned (buffers moved to a thread would pile up there until its
+ * next garbage collection). A job bigger than that memory (none of StreamScanner's) is sent on its own.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -19,21 +20,29 @@ export interface ScanJob {
   done(hits: RuleHit[]): void;
 }
 
-/** What a worker is sent: its shared buffer (again when it grew) and the job's length and range. */
+/** What a worker is sent: the job's length and range, with its bytes when they are not in the thread's memory. */
 export interface WorkerJob {
   id: number;
-  shared: SharedArrayBuffer;
   length: number;
   from: number;
   to: number;
+  bytes?: Uint8Array;
 }
 
-/** What the worker answers. */
+/** What the worker says first: where a job's bytes go in its memory. */
+export interface WorkerReady {
+  ready: { memory: SharedArrayBuffer; offset: number; capacity: number };
+}
+
+/** What the worker answers to a job. */
 export interface WorkerReply {
   id: number;
   hits?: RuleHit[];
   error?: string;
 }
+
+/** The jobs copied into a thread's memory are up to this big (StreamScanner's are). */
+export const JOB_ROOM = (4 << 20) + (64 << 10);
 
 const WORKER_FILE = new URL("./scan-worker.js", import.meta.url);
 
@@ -42,7 +51,7 @@ export class ScanPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly pending = new Map<number, { job: ScanJob; worker: Worker }>();
-  private readonly shared = new Map<Worker, SharedArrayBuffer>();
+  private readonly inputs = new Map<Worker, Uint8Array>();
   private readonly waiting: Array<() => void> = [];
   private nextId = 0;
   private failure: Error | undefined;
@@ -53,11 +62,10 @@ export class ScanPool {
     this.detector = new Detector(rules);
     if (threads < 2 || !existsSync(fileURLToPath(WORKER_FILE))) return;
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_FILE, { workerData: { rules } });
-      w.on("message", (reply: WorkerReply) => this.onReply(w, reply));
+      const w = new Worker(WORKER_FILE, { workerData: { rules, room: JOB_ROOM } });
+      w.on("message", (msg: WorkerReply | WorkerReady) => ("ready" in msg ? this.onReady(w, msg) : this.onReply(w, msg)));
       w.on("error", (err) => this.fail(err));
       this.workers.push(w);
-      this.idle.push(w);
     }
   }
 
@@ -79,15 +87,17 @@ export class ScanPool {
 
   private send(worker: Worker, job: ScanJob): void {
     const id = this.nextId++;
-    let shared = this.shared.get(worker);
-    if (!shared || shared.byteLength < job.buf.length) {
-      shared = new SharedArrayBuffer(Math.max(job.buf.length, 9 << 20));
-      this.shared.set(worker, shared);
-    }
-    new Uint8Array(shared, 0, job.buf.length).set(job.buf);
+    const input = this.inputs.get(worker)!;
+    const msg: WorkerJob = { id, length: job.buf.length, from: job.from, to: job.to };
+    if (job.buf.length <= input.length) input.set(job.buf);
+    else msg.bytes = Uint8Array.from(job.buf);
     this.pending.set(id, { job, worker });
-    const msg: WorkerJob = { id, shared, length: job.buf.length, from: job.from, to: job.to };
-    worker.postMessage(msg);
+    worker.postMessage(msg, msg.bytes ? [msg.bytes.buffer as ArrayBuffer] : []);
+  }
+
+  private onReady(worker: Worker, { ready }: WorkerReady): void {
+    this.inputs.set(worker, new Uint8Array(ready.memory, ready.offset, ready.capacity));
+    this.becomeIdle(worker);
   }
 
   private onReply(worker: Worker, reply: WorkerReply): void {
@@ -95,9 +105,13 @@ export class ScanPool {
     this.pending.delete(reply.id);
     if (reply.error !== undefined) this.fail(new Error(reply.error));
     else if (p) p.job.done(reply.hits ?? []);
+    this.becomeIdle(worker);
+    if (this.pending.size === 0) for (const d of this.drained.splice(0)) d();
+  }
+
+  private becomeIdle(worker: Worker): void {
     this.idle.push(worker);
     this.waiting.shift()?.();
-    if (this.pending.size === 0) for (const d of this.drained.splice(0)) d();
   }
 
   private fail(err: Error): void {

@@ -1,7 +1,8 @@
 /**
  * Scans one stream of bytes (a run of memory, a file, a queue) that arrives in pieces, through a
- * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is; the
- * pieces are copied when kept, so a feeder may reuse its buffer once a feed has returned or settled);
+ * ScanPool: pieces are gathered into segments of a few MiB (a piece that big is sent as it is, in
+ * parts of at most SEGMENT bytes; the pieces are copied when kept, so a feeder may reuse its buffer
+ * once a feed has returned or settled);
  * each segment owns the matches that start in it except in its last MAX_MATCH bytes,
  * which a small seam made of its tail and the next segment's head owns, so a match across pieces
  * is found once and whole.
@@ -12,6 +13,8 @@ import { MAX_MATCH } from "./rules.js";
 import type { ScanPool } from "./scan-pool.js";
 
 const BATCH = 2 << 20;
+/** The largest segment: with its seam, a job fits a scanning thread's memory (JOB_ROOM). */
+const SEGMENT = 4 << 20;
 /** Bytes kept from the end of a segment for the seam: the unowned tail and context before it. */
 const CARRY = MAX_MATCH + CONTEXT_BEFORE;
 
@@ -31,6 +34,15 @@ export class StreamScanner {
   ) {}
 
   feed(piece: Uint8Array): void | Promise<void> {
+    for (let at = 0; at < piece.length; at += SEGMENT) {
+      const wait = this.feedPart(piece.subarray(at, at + SEGMENT));
+      const next = at + SEGMENT;
+      if (wait && next < piece.length) return wait.then(() => this.feed(piece.subarray(next)));
+      if (wait) return wait;
+    }
+  }
+
+  private feedPart(piece: Uint8Array): void | Promise<void> {
     let wait: void | Promise<void> = undefined;
     if (this.pendingBytes >= MAX_MATCH && this.pendingBytes + piece.length > BATCH) wait = this.flush(false);
     const add = () => {
