@@ -99,9 +99,20 @@ export class Detector {
 
   /** Hits in buf that start in [from, to), in order of start. */
   scan(buf: Uint8Array, from = 0, to = buf.length): RuleHit[] {
-    this.prefilter.reserve(buf.length);
-    this.prefilter.data().set(buf);
-    return this.scanInPlace(buf.length, from, to);
+    return this.scanParts([buf], from, to);
+  }
+
+  /** As `scan`, for the bytes of `parts` one after the other. */
+  scanParts(parts: readonly Uint8Array[], from: number, to: number): RuleHit[] {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    this.prefilter.reserve(length);
+    const data = this.prefilter.data();
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.length;
+    }
+    return this.scanInPlace(length, from, to);
   }
 
   /** As `scan`, for the `length` bytes put at `input.offset` of `input.memory`. */

@@ -14,7 +14,8 @@ import { Detector, type RuleHit } from "./detector.js";
 import type { ScanRule } from "./rules.js";
 
 export interface ScanJob {
-  buf: Uint8Array;
+  /** The bytes to scan: these, one after the other. */
+  parts: readonly Uint8Array[];
   from: number;
   to: number;
   done(hits: RuleHit[]): void;
@@ -77,7 +78,7 @@ export class ScanPool {
   submit(job: ScanJob): void | Promise<void> {
     if (this.failure) throw this.failure;
     if (this.workers.length === 0) {
-      job.done(this.detector.scan(job.buf, job.from, job.to));
+      job.done(this.detector.scanParts(job.parts, job.from, job.to));
       return;
     }
     const worker = this.idle.pop();
@@ -88,9 +89,15 @@ export class ScanPool {
   private send(worker: Worker, job: ScanJob): void {
     const id = this.nextId++;
     const input = this.inputs.get(worker)!;
-    const msg: WorkerJob = { id, length: job.buf.length, from: job.from, to: job.to };
-    if (job.buf.length <= input.length) input.set(job.buf);
-    else msg.bytes = Uint8Array.from(job.buf);
+    const length = job.parts.reduce((n, p) => n + p.length, 0);
+    const msg: WorkerJob = { id, length, from: job.from, to: job.to };
+    let into = input;
+    if (length > input.length) into = msg.bytes = new Uint8Array(length);
+    let at = 0;
+    for (const p of job.parts) {
+      into.set(p, at);
+      at += p.length;
+    }
     this.pending.set(id, { job, worker });
     worker.postMessage(msg, msg.bytes ? [msg.bytes.buffer as ArrayBuffer] : []);
   }
