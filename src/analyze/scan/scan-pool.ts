@@ -57,13 +57,29 @@ export class ScanPool {
   private nextId = 0;
   private failure: Error | undefined;
   private drained: Array<() => void> = [];
+  private expected = 0;
 
-  /** `bytes`: about how much will be scanned (threads are not worth starting for little). */
-  constructor(rules: readonly ScanRule[], bytes: number, threads = defaultThreads(bytes)) {
+  /**
+   * `bytes`: about how much will be scanned (threads are not worth starting for little; `expect`
+   * adds to it). `threads`: how many, whatever the bytes (1: this thread).
+   */
+  constructor(
+    private readonly rules: readonly ScanRule[],
+    bytes: number,
+    private readonly fixedThreads?: number,
+  ) {
     this.detector = new Detector(rules);
+    this.expect(bytes);
+  }
+
+  /** About `bytes` more are to be scanned: the threads start once they are worth it. */
+  expect(bytes: number): void {
+    this.expected += bytes;
+    if (this.workers.length) return;
+    const threads = this.fixedThreads ?? defaultThreads(this.expected);
     if (threads < 2 || !existsSync(fileURLToPath(WORKER_FILE))) return;
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_FILE, { workerData: { rules, room: JOB_ROOM } });
+      const w = new Worker(WORKER_FILE, { workerData: { rules: this.rules, room: JOB_ROOM } });
       w.on("message", (msg: WorkerReply | WorkerReady) => ("ready" in msg ? this.onReady(w, msg) : this.onReply(w, msg)));
       w.on("error", (err) => this.fail(err));
       this.workers.push(w);

@@ -59,6 +59,19 @@ export async function openSealedBytes(path: string, head: Uint8Array, opts: Open
 export interface OpenOptions {
   /** The keys that open a sealed archive; asked for only when the archive is sealed. */
   identities?: () => Identities | undefined;
+  /**
+   * A compressed or sealed archive is indexed in one pass that keeps the small members and skips
+   * the bulky ones (page data, rootfs-diff.tar): a reader returned here for one of those gets its
+   * bytes as they go by, which saves reading the archive again for them. `archive` is the archive
+   * as indexed so far (the members before this one, and what was kept of them).
+   */
+  passing?: (name: string, size: number, archive: CheckpointArchive) => MemberReader | undefined;
+}
+
+/** Where a member's bytes go, in order; a promise holds the reading back until it settles. */
+export interface MemberReader {
+  data(chunk: Uint8Array, offset: number): void | Promise<void>;
+  end(): void | Promise<void>;
 }
 
 /** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
@@ -110,7 +123,7 @@ export class CheckpointArchive {
         return archive;
       }
       closeSync(fd);
-      return await CheckpointArchive.openStream(path, compression, () => createReadStream(path), false);
+      return await CheckpointArchive.openStream(path, compression, () => createReadStream(path), false, opts);
     } catch (err) {
       try {
         closeSync(fd);
@@ -121,15 +134,15 @@ export class CheckpointArchive {
     }
   }
 
-  private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean): Promise<CheckpointArchive> {
+  private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean, opts: OpenOptions): Promise<CheckpointArchive> {
     const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, source, sealed, kept: new Map(), ranges: new Map() });
-    await archive.indexStream();
+    await archive.indexStream(opts.passing);
     return archive;
   }
 
   private static async openSealed(path: string, head: Uint8Array, opts: OpenOptions): Promise<CheckpointArchive> {
     const { compression, open } = await openSealedBytes(path, head, opts);
-    return CheckpointArchive.openStream(path, compression, open, true);
+    return CheckpointArchive.openStream(path, compression, open, true, opts);
   }
 
   private static openDirectory(root: string): CheckpointArchive {
@@ -213,11 +226,15 @@ export class CheckpointArchive {
     }
   }
 
-  private async indexStream(): Promise<void> {
+  private async indexStream(passing: OpenOptions["passing"]): Promise<void> {
     const backing = this.backing as Extract<Backing, { kind: "stream" }>;
     let keptTotal = 0;
+    const readers = new MemberReading();
     await this.streamPass((name, size, stream) => {
-      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) return stream.resume();
+      if (SKIPPED_IN_MEMORY.test(name) || size > MAX_KEPT_MEMBER) {
+        const reader = passing?.(name, size, this);
+        return reader ? readers.read(stream, (chunk, offset) => reader.data(chunk, offset), () => reader.end()) : stream.resume();
+      }
       keptTotal += size;
       if (keptTotal > MAX_KEPT_TOTAL) {
         throw new ArchiveError(`${this.path}: more than ${MAX_KEPT_TOTAL >> 20} MiB of metadata and images besides page data; not a checkpoint archive`);
@@ -226,6 +243,7 @@ export class CheckpointArchive {
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => backing.kept.set(name, Buffer.concat(chunks)));
     }, true);
+    await readers.done();
   }
 
   /**
@@ -386,27 +404,12 @@ export class CheckpointArchive {
       for (const name of wanted) if (b.kept.has(name)) await onChunk(name, b.kept.get(name)!, 0);
       if (fromStream.length === 0) return;
       const todo = new Set(fromStream);
-      let failure: { err: unknown } | undefined;
+      const readers = new MemberReading();
       await this.streamPass((member, _size, stream) => {
         if (!todo.has(member)) return stream.resume();
-        let pos = 0;
-        stream.on("data", (chunk: Buffer) => {
-          if (failure) return;
-          const wait = onChunk(member, chunk, pos);
-          pos += chunk.length;
-          if (wait) {
-            stream.pause();
-            wait.then(
-              () => stream.resume(),
-              (err: unknown) => {
-                failure = { err };
-                stream.resume();
-              },
-            );
-          }
-        });
+        readers.read(stream, (chunk, offset) => onChunk(member, chunk, offset));
       });
-      if (failure) throw failure.err;
+      await readers.done();
       return;
     }
     const CHUNK = 8 << 20;
@@ -438,6 +441,59 @@ export class CheckpointArchive {
 
   close(): void {
     if (this.backing.kind === "tar") closeSync(this.backing.fd);
+  }
+}
+
+/**
+ * Members of one streaming pass handed to readers: a reader's promise pauses the stream until it
+ * settles; the first failure stops the readers (the rest of the pass only drains) and is thrown by
+ * `done`, which also waits for the readers' ends.
+ */
+class MemberReading {
+  private failure: { err: unknown } | undefined;
+  private readonly ends: Array<Promise<void>> = [];
+
+  read(stream: MemberStream, data: (chunk: Uint8Array, offset: number) => void | Promise<void>, end?: () => void | Promise<void>): void {
+    let pos = 0;
+    const fail = (err: unknown) => {
+      this.failure ??= { err };
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (this.failure) return;
+      let wait: void | Promise<void>;
+      try {
+        wait = data(chunk, pos);
+      } catch (err) {
+        return fail(err);
+      }
+      pos += chunk.length;
+      if (wait) {
+        stream.pause();
+        wait.then(
+          () => stream.resume(),
+          (err: unknown) => {
+            fail(err);
+            stream.resume();
+          },
+        );
+      }
+    });
+    if (end) {
+      stream.on("end", () => {
+        if (this.failure) return;
+        try {
+          const wait = end();
+          if (wait) this.ends.push(wait.catch(fail));
+        } catch (err) {
+          fail(err);
+        }
+      });
+    }
+  }
+
+  async done(): Promise<void> {
+    await Promise.all(this.ends);
+    if (this.failure) throw this.failure.err;
   }
 }
 
