@@ -203,6 +203,7 @@ export class Detector {
     const within = m.groups?.secret !== undefined ? m[0].indexOf(secret) : 0;
     const entropy = shannonEntropy(secret);
     if (r.minEntropy !== undefined && entropy < r.minEntropy) return undefined;
+    if (r.maxEntropy !== undefined && entropy >= r.maxEntropy) return undefined;
     if (r.rejectPlaceholders && isPlaceholder(secret)) return undefined;
     return {
       rule,
