@@ -1,6 +1,7 @@
 /** `ckpt scan ARCHIVE|DIR [--rules FILE] [--format json] [--no-redact] [--exit-code N]` */
 import { Command, Option } from "commander";
 import type { Finding, Location, ScanResult } from "../analyze/scan/findings.js";
+import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { locationPlace as place, locationSource as source } from "../analyze/scan/location-text.js";
 import { loadRuleFile } from "../analyze/scan/rule-file.js";
 import { BUILTIN_RULES } from "../analyze/scan/rules.js";
@@ -69,10 +70,11 @@ export function scanCommand(): Command {
       const extra = flags.rules ? loadRuleFile(flags.rules) : [];
       const clash = extra.find((r) => BUILTIN_RULES.some((b) => b.id === r.id));
       if (clash) throw new UserError(`${flags.rules}: rule name "${clash.id}" is a built-in rule's`);
-      const cp = await openCheckpointArg(path, identityFrom(flags.identity));
       let bar: Progress | undefined;
       try {
-        const result = await scanCheckpoint(cp, {
+        // Opened by the scan: a compressed archive's memory is then scanned in its one index pass.
+        const open = (extra: OpenOptions) => openCheckpointArg(path, { ...identityFrom(flags.identity), ...extra });
+        const result = await scanCheckpoint(open, {
           rules: [...BUILTIN_RULES, ...extra],
           reveal: !flags.redact,
           onProgress: flags.format === "table" ? (done, total) => (bar ??= progressBar("scanning memory", total)).update(done) : undefined,
@@ -82,7 +84,6 @@ export function scanCommand(): Command {
         if (result.findings.length) process.exitCode = exitCode;
       } finally {
         bar?.stop();
-        cp.close();
       }
     });
 }

@@ -58,6 +58,10 @@ interface Steps {
   workDir: string;
 }
 
+
+/** An anonymous VMA that only grew or shrank at its end: a heap or an arena, changing as any process runs. */
+const grewOnly = (c: { file: string; changes: Array<{ field: string }> }) => c.file === "" && c.changes.every((f) => f.field === "size" || f.field === "end");
+
 describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before and after a known step", () => {
   let tmp: string;
   let dumpA: WorkloadDump;
@@ -117,7 +121,8 @@ describe.runIf(haveRealStack())("ckpt diff of two dumps of a live tree, before a
   it("finds the unmapped, the re-protected and the new mapping; every other new VMA is anonymous (a thread's stack and arena)", () => {
     const { doomed, locked } = s.ready.addresses;
     expect(leader.vmas.removed).toEqual([{ start: hex(doomed!), end: hex(doomed! + 2 * PAGE), size: 2 * PAGE, prot: "rw-", file: "" }]);
-    expect(leader.vmas.changed.map((c) => [c.start, c.changes])).toEqual([[hex(locked!), [{ field: "prot", a: "rw-", b: "r--" }]]]);
+    // Besides it, only anonymous memory may have grown (the heap, an arena): by its end alone.
+    expect(leader.vmas.changed.filter((c) => !grewOnly(c)).map((c) => [c.start, c.changes])).toEqual([[hex(locked!), [{ field: "prot", a: "rw-", b: "r--" }]]]);
     const fresh = leader.vmas.added.find((v) => v.start === hex(s.step.addresses.fresh!));
     expect(fresh).toEqual({ start: hex(s.step.addresses.fresh!), end: hex(s.step.addresses.fresh! + 3 * PAGE), size: 3 * PAGE, prot: "rw-", file: "shared anonymous memory" });
     for (const v of leader.vmas.added.filter((x) => x !== fresh)) expect(v.file, v.start).toBe("");
@@ -337,7 +342,8 @@ describe.runIf(haveRealStack())("ckpt diff of two separate runs (replicas): proc
       expect(leader.environment.changed.CKPT_STEP_STATE).toEqual({ a: "run-000", b: "run-100" });
       // The interpreter is built without PIE and stays where it is; its libraries moved.
       expect(leader.vma_match).toBe("mapping");
-      expect(leader.vmas.changed).toEqual([]);
+      // Only anonymous memory may differ (the heap of one run grew further than the other's).
+      expect(leader.vmas.changed.filter((c) => !grewOnly(c))).toEqual([]);
     } finally {
       for (const dump of dumps) await dump.cleanup();
       rmSync(workDir, { recursive: true, force: true });

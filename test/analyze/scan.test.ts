@@ -10,6 +10,7 @@ import { ScanResult, type Location } from "../../src/analyze/scan/findings.js";
 import { parseRuleFile } from "../../src/analyze/scan/rule-file.js";
 import { BUILTIN_RULES, MAX_MATCH } from "../../src/analyze/scan/rules.js";
 import { scanCheckpoint } from "../../src/analyze/scan/scan.js";
+import { ImageDir } from "../../src/criu-images/image-dir.js";
 import { buildArchive } from "../support/archives.js";
 import { ensureCliBuilt, expectOneLineError, runCkpt } from "../support/ckpt-cli.js";
 import { dumpWorkload, haveRealStack, type WorkloadDump } from "../support/criu-dump.js";
@@ -264,5 +265,140 @@ describe.runIf(haveRealStack())("scan finds secrets planted in every place of a 
     expect(r.findings[0]!.locations).toContainEqual(expect.objectContaining({ kind: "cmdline", pid: clean.rootPid }));
     writeFileSync(rules, `rules:\n  - name: x\n`);
     expectOneLineError(runCkpt(["scan", archives["clean-crio"]!, "--rules", rules]), rules);
+  });
+});
+
+/** A JWT whose header carries a certificate chain: `headerChars` characters of header. */
+function longJwt(headerChars: number): string {
+  const b64url = (s: string) => Buffer.from(s).toString("base64url");
+  const cert = Array.from({ length: headerChars }, (_, i) => "MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJRTESMBAGA1UE"[(i * 7) % 71]).join("");
+  const header = b64url(JSON.stringify({ alg: "RS256", typ: "JWT", x5c: [cert] })).slice(0, headerChars);
+  return `${header}.${b64url(JSON.stringify({ sub: "1234567890", name: "John" }))}.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U`;
+}
+
+describe("secrets that are easy to miss", () => {
+  it.each([1200, 4000, 7900])("a JWT with a %i-character header is found whole", (n) => {
+    const token = longJwt(n);
+    expect(token.indexOf(".")).toBe(n);
+    expect(scanText(`Authorization: X ${token}\n`)).toEqual([{ rule: "jwt", secret: token, start: 17 }]);
+  });
+
+  it.each([
+    ["PASSWORD=hunter2\0", "hunter2"],
+    ["app --password=summer4 --verbose", "summer4"],
+    ["GET /login?user=bob&password=qwerty1&next=/ HTTP/1.1", "qwerty1"],
+    ["MYSQL_PASSWORD=admin\0", "admin"],
+    ['passwd = "letmein"', "letmein"],
+    ["Server=db;Uid=app;Pwd=abc123;", "abc123"],
+  ])("a weak password after an explicit key is reported: %j", (text, secret) => {
+    expect(scanText(text)).toEqual([{ rule: "weak-password", secret, start: expect.any(Number) }]);
+  });
+
+  it("a strong pwd= value is a password-assignment, not a weak password", () => {
+    expect(scanText("Server=db;Uid=app;Pwd=Xk29!mQz#7Lp;")).toEqual([{ rule: "password-assignment", secret: "Xk29!mQz#7Lp", start: 18 }]);
+  });
+
+  it.each([
+    "password=changeme",
+    "password=***",
+    "password=<password>",
+    "password=${DB_PASSWORD}",
+    "password=",
+    "password=abc",
+    "passwd=password",
+    "PWD=/home/user/projects\0OLDPWD=/tmp\0",
+    "password=cfg.pw",
+    "connect(user=user, password=os.environ['DB'])",
+    "password: hunter2",
+  ])("no finding in %j", (text) => {
+    expect(scanText(text)).toEqual([]);
+  });
+
+  it("a match across any piece and job boundary is found once and whole, even the longest a rule makes", () => {
+    const token = longJwt(7900);
+    const filler = Buffer.alloc(5 << 20, "big-filler.");
+    // Around the places where jobs end (about every 2 MiB of new bytes) and pieces end (64 KiB).
+    for (const at of [0, 1, 65536 - 3, (2 << 20) - 1, (2 << 20) - MAX_MATCH / 2, (2 << 20) - token.length + 1, (2 << 20) + 5, (4 << 20) - 17]) {
+      const buf = Buffer.from(filler);
+      buf.write(` ${token} `, at, "latin1");
+      const found: Array<{ rule: string; secret: string; start: number }> = [];
+      const pool = new ScanPool(BUILTIN_RULES, 0, 1);
+      const s = new StreamScanner(pool, (h: RuleHit, base) => found.push({ rule: BUILTIN_RULES[h.rule]!.id, secret: h.secret, start: base + h.start }));
+      for (let off = 0; off < buf.length; off += 65536) s.feed(buf.subarray(off, off + 65536));
+      s.end();
+      expect(found, `token at ${at}`).toEqual([{ rule: "jwt", secret: token, start: at + 1 }]);
+    }
+  });
+});
+
+describe.runIf(haveRealStack())("scan finds secrets that are easy to miss in a live process", () => {
+  const work = mkdtempSync(join(tmpdir(), "ckpt-scan-edge-"));
+  let planted: WorkloadDump;
+  let clean: WorkloadDump;
+  let secrets: Record<string, Record<string, unknown>>;
+  const archives: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ensureCliBuilt();
+    [planted, clean] = await Promise.all([dumpWorkload("secrets-edge"), dumpWorkload("secrets-edge", { secrets: "clean" })]);
+    secrets = JSON.parse(readFileSync(join(planted.workDir, "secrets.json"), "utf8"));
+    for (const [name, dump] of [["planted", planted], ["clean", clean]] as const) {
+      archives[`${name}-crio`] = await buildArchive({ layout: "crio", imagesDir: dump.dir, out: join(work, `${name}-crio.tar`) });
+      archives[`${name}-containerd-gz`] = await buildArchive({ layout: "containerd", imagesDir: dump.dir, out: join(work, `${name}-containerd.tar.gz`), compression: "gzip" });
+    }
+  }, 180_000);
+  afterAll(async () => {
+    await planted?.cleanup();
+    await clean?.cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  function scanJson(archive: string): ScanResult & { status: number | null } {
+    const r = runCkpt(["scan", archive, "--format", "json", "--no-redact"]);
+    expect(r.stderr).toBe("");
+    return { ...ScanResult.parse(JSON.parse(r.stdout)), status: r.status };
+  }
+
+  it("the ghost file is saved in chunks that follow each other, with the token across a boundary", () => {
+    const dir = new ImageDir(planted.dir);
+    const image = dir.files.list().find((n) => n.startsWith("ghost-file-"))!;
+    const chunks = [...dir.stream(image)].slice(1).map((e) => ({ off: Number(e.message.off), len: Number(e.message.len) }));
+    const { offset, value } = secrets.ghost as { offset: number; value: string };
+    const boundary = chunks.find((c, i) => i > 0 && c.off === chunks[i - 1]!.off + chunks[i - 1]!.len && c.off > offset && c.off < offset + value.length);
+    expect(boundary, JSON.stringify(chunks)).toBeDefined();
+  });
+
+  it("a long-header JWT, weak passwords and a token across ghost file chunks, in the plain and the gzip'd archive", () => {
+    const pid = planted.rootPid;
+    const expected: Array<[string, string, Partial<Location>]> = [
+      ["jwt", secrets.jwt!.value as string, { kind: "environment", pid, variable: "ID_TOKEN" }],
+      ["weak-password", secrets.env_password!.value as string, { kind: "environment", pid, variable: "MYSQL_PASSWORD" }],
+      ["weak-password", secrets.cmdline_password!.value as string, { kind: "cmdline", pid }],
+      ["weak-password", secrets.url_password!.value as string, { kind: "memory", pid, address: "0x" + (secrets.url_password!.vaddr as number).toString(16) }],
+      ["github-token", secrets.ghost!.value as string, { kind: "ghost-file", offset: secrets.ghost!.offset as number }],
+    ];
+    expect((secrets.jwt!.value as string).indexOf(".")).toBeGreaterThan(1000);
+    for (const name of ["planted-crio", "planted-containerd-gz"]) {
+      const r = scanJson(archives[name]!);
+      expect(r.status, name).toBe(1);
+      for (const [rule, value, where] of expected) {
+        const finding = r.findings.find((f) => f.rule === rule && f.secret === value);
+        expect(finding, `${name}: ${rule} ${value}`).toBeDefined();
+        expect(finding!.locations, `${name}: ${rule}`).toContainEqual(expect.objectContaining(where));
+      }
+      expect(new Set(r.findings.map((f) => f.rule)), name).toEqual(new Set(["jwt", "weak-password", "github-token"]));
+      // One finding per secret: the ghost file's token is not reported twice around the boundary.
+      const ghost = r.findings.flatMap((f) => f.locations).filter((l) => l.kind === "ghost-file");
+      expect(ghost, name).toHaveLength(1);
+    }
+  });
+
+  it("the same program with placeholders instead gives no finding", () => {
+    for (const name of ["clean-crio", "clean-containerd-gz"]) {
+      const r = scanJson(archives[name]!);
+      expect(r.findings, name).toEqual([]);
+      expect(r.status, name).toBe(0);
+      expect(r.scanned.ghostFiles, name).toBe(1);
+    }
   });
 });

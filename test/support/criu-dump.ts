@@ -19,14 +19,14 @@ const UNSHARE = "/usr/bin/unshare";
 const WORKLOADS = fileURLToPath(new URL("./workloads/", import.meta.url));
 const DUMP_LOG = "dump.log";
 
-export type WorkloadKind = "mix" | "zombie" | "big" | "plant" | "step" | "secrets";
+export type WorkloadKind = "mix" | "zombie" | "big" | "plant" | "step" | "secrets" | "secrets-edge";
 
 export interface DumpWorkloadOptions {
   /** big: MiB of anonymous memory, every page filled (default 300). */
   megabytes?: number;
   /** big: number of VMAs the memory is split into (default 3000). */
   vmas?: number;
-  /** secrets: plant the secrets ("planted", default) or run the same program without them ("clean"). */
+  /** secrets, secrets-edge: plant the secrets ("planted", default) or run the same program without them ("clean"). */
   secrets?: "planted" | "clean";
   /** Appended to the criu dump command line. */
   criuArgs?: string[];
@@ -238,7 +238,7 @@ async function dumpRunning(
 function workloadArgs(kind: WorkloadKind, opts: DumpWorkloadOptions): string[] {
   // step.py's last argument is overwritten in place at the first step (a command-line change).
   if (kind === "step") return ["initial"];
-  if (kind === "secrets") return [opts.secrets ?? "planted"];
+  if (kind === "secrets" || kind === "secrets-edge") return [opts.secrets ?? "planted"];
   if (kind !== "big") return [];
   const megabytes = opts.megabytes ?? 300;
   const vmas = opts.vmas ?? 3000;

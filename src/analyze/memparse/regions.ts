@@ -33,7 +33,7 @@ export interface Region {
   parentPages: number;
 }
 
-function runsOf(entries: WireMessage[]): { pagesId: number; runs: Run[]; lazy: number; parent: number } {
+export function runsOf(entries: WireMessage[]): { pagesId: number; runs: Run[]; lazy: number; parent: number } {
   const { pagesId, ranges } = pageRanges(entries);
   const runs: Run[] = [];
   let lazy = 0;

@@ -36,7 +36,7 @@ export interface RunSink {
  * Feeds a pages file's chunks to one sink per run, split where the runs are. Synchronous while the
  * sinks are; when one returns a promise, the rest of the chunk follows once it settles.
  */
-class RegionWalker {
+export class RegionWalker {
   private runIndex = 0;
   private sink: RunSink | undefined;
 

@@ -1,13 +1,18 @@
 /**
- * Finds rule matches in a buffer of bytes. One case-insensitive pass over the bytes looks for every
- * anchor at once (anchors without letters, such as "://", are found apart with a native byte
- * search: short ones would slow that pass down several times); each rule's expression then runs only
- * around its anchors, so the cost of a scan hardly grows with the number of rules. The buffer is read in windows short enough for V8 to make
- * cheap latin1 strings of (each byte is one character), each window reaching `MAX_MATCH` further so
- * that a match starting in it is seen whole.
+ * Finds rule matches in a buffer of bytes. A SIMD prefilter (anchor-prefilter.ts) finds the few
+ * places where one of the rules' anchors may start, at several GB/s; each place is checked byte by
+ * byte (case-insensitively), and the expressions of the rules whose anchor is there run only around
+ * it, on a latin1 string (one character a byte) made of the bytes nearby. The cost of a scan hardly
+ * grows with the number of rules. Rules without anchors run their expression over every byte, in
+ * windows that reach `MAX_MATCH` further so that a match starting in one is seen whole.
+ *
+ * The bytes are scanned where the prefilter's memory holds them: `scan` copies them there;
+ * `scanInPlace` takes them as put there by the caller (a scanning thread's jobs are copied straight
+ * into it).
  */
+import { AnchorPrefilter, FOLD } from "./anchor-prefilter.js";
 import { shannonEntropy } from "./entropy.js";
-import { escapeRegex, isPlaceholder, MAX_MATCH, type ScanRule } from "./rules.js";
+import { isPlaceholder, MAX_MATCH, type ScanRule } from "./rules.js";
 
 export interface RuleHit {
   /** Index of the rule in the detector's list. */
@@ -35,39 +40,51 @@ interface Compiled {
   global: RegExp;
 }
 
+interface Anchor {
+  /** Lower-case latin1 bytes. */
+  bytes: Uint8Array;
+  rule: number;
+}
+
+/** The text around the anchors being looked at: bytes [base, base + text.length) as latin1. */
+interface Around {
+  text: string;
+  base: number;
+  /** Per rule: the offset in the buffer up to which match starts were tried. */
+  tried: Float64Array;
+}
 
 export class Detector {
   private readonly compiled: Compiled[];
-  private readonly prefilter: RegExp | undefined;
-  /** Rules by the anchor's first lower-case character, to find which anchor the prefilter hit. */
-  private readonly byFirst = new Map<string, Array<{ anchor: string; rule: number }>>();
+  private readonly prefilter: AnchorPrefilter;
+  /** Anchors by their first byte. */
+  private readonly byFirst: Array<Anchor[] | undefined> = new Array(256);
   private readonly unanchored: number[] = [];
-  /** Anchors without letters, searched for byte by byte. */
-  private readonly bytewise: Buffer[];
   private readonly maxBack: number;
-  private readonly longestAnchor: number;
+  private readonly anchored: boolean;
 
-  constructor(readonly rules: readonly ScanRule[]) {
+  /** `room`: the bytes to make room for in the prefilter's memory from the start. */
+  constructor(
+    readonly rules: readonly ScanRule[],
+    room?: number,
+  ) {
     this.compiled = rules.map((rule) => {
       const flags = rule.flags.replace(/[gy]/g, "");
       return { rule, sticky: new RegExp(rule.pattern, flags + "y"), global: new RegExp(rule.pattern, flags + "g") };
     });
-    const anchors = new Set<string>();
-    const bytewise = new Set<string>();
+    const anchors: string[] = [];
     rules.forEach((rule, i) => {
       if (rule.anchors.length === 0) this.unanchored.push(i);
       for (const a of rule.anchors) {
         const lower = a.toLowerCase();
-        (lower === a.toUpperCase() ? bytewise : anchors).add(lower);
-        const list = this.byFirst.get(lower[0]!) ?? [];
-        list.push({ anchor: lower, rule: i });
-        this.byFirst.set(lower[0]!, list);
+        anchors.push(lower);
+        const first = lower.charCodeAt(0);
+        (this.byFirst[first] ??= []).push({ bytes: Buffer.from(lower, "latin1"), rule: i });
       }
     });
-    this.prefilter = anchors.size ? new RegExp([...anchors].map(escapeRegex).join("|"), "gi") : undefined;
-    this.bytewise = [...bytewise].map((a) => Buffer.from(a, "latin1"));
+    this.anchored = anchors.length > 0;
+    this.prefilter = new AnchorPrefilter(anchors, room);
     this.maxBack = Math.max(0, ...rules.map((r) => r.back));
-    this.longestAnchor = Math.max(0, ...[...anchors].map((a) => a.length));
   }
 
   /** The bytes a caller must give beyond its own range so that matches starting in it are whole. */
@@ -75,46 +92,97 @@ export class Detector {
     return MAX_MATCH;
   }
 
+  /** The memory that `scanInPlace` reads (a SharedArrayBuffer), and where in it the bytes go. */
+  get input(): { memory: WebAssembly.Memory; offset: number; capacity: number } {
+    return { memory: this.prefilter.memory, offset: this.prefilter.dataOffset, capacity: this.prefilter.capacity };
+  }
+
   /** Hits in buf that start in [from, to), in order of start. */
   scan(buf: Uint8Array, from = 0, to = buf.length): RuleHit[] {
-    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-    const out: RuleHit[] = [];
-    for (let ws = from; ws < to; ws += WINDOW) {
-      const we = Math.min(to, ws + WINDOW);
-      const base = Math.max(0, ws - CONTEXT_BEFORE);
-      const text = b.toString("latin1", base, Math.min(b.length, we + MAX_MATCH));
-      this.window(text, base, ws - base, we - base, out);
+    return this.scanParts([buf], from, to);
+  }
+
+  /** As `scan`, for the bytes of `parts` one after the other. */
+  scanParts(parts: readonly Uint8Array[], from: number, to: number): RuleHit[] {
+    const length = parts.reduce((n, p) => n + p.length, 0);
+    this.prefilter.reserve(length);
+    const data = this.prefilter.data();
+    let at = 0;
+    for (const p of parts) {
+      data.set(p, at);
+      at += p.length;
     }
-    if (this.bytewise.length) this.scanBytewise(b, from, to, out);
+    return this.scanInPlace(length, from, to);
+  }
+
+  /** As `scan`, for the `length` bytes put at `input.offset` of `input.memory`. */
+  scanInPlace(length: number, from = 0, to = length): RuleHit[] {
+    const data = this.prefilter.data();
+    const b = Buffer.from(data.buffer, data.byteOffset, length);
+    const out: RuleHit[] = [];
+    if (this.anchored) {
+      const around: Around = { text: "", base: 0, tried: new Float64Array(this.rules.length) };
+      this.prefilter.candidates(from, Math.min(length, to + this.maxBack), (p) => this.atCandidate(b, p, from, to, around, out));
+    }
+    if (this.unanchored.length) {
+      for (let ws = from; ws < to; ws += WINDOW) {
+        const we = Math.min(to, ws + WINDOW);
+        const base = Math.max(0, ws - CONTEXT_BEFORE);
+        this.window(b.toString("latin1", base, Math.min(length, we + MAX_MATCH)), base, ws - base, we - base, out);
+      }
+    }
     out.sort((x, y) => x.start - y.start || x.rule - y.rule);
-    // A rule whose anchors are found both ways may see a match twice.
     return out.filter((h, i) => i === 0 || h.start !== out[i - 1]!.start || h.rule !== out[i - 1]!.rule);
   }
 
-  /** Hits starting in text[own, ownEnd); text starts at `base` in the buffer. */
-  private window(text: string, base: number, own: number, ownEnd: number, out: RuleHit[]): void {
-    const seen = new Set<string>();
-    const tried = new Float64Array(this.rules.length);
-    const take = (rule: number, m: RegExpExecArray) => {
-      const start = m.index;
-      if (start < own || start >= ownEnd) return;
-      const key = `${rule}:${start}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const hit = this.hit(rule, m, text, start, base);
-      if (hit) out.push(hit);
-    };
-    if (this.prefilter) {
-      const pre = this.prefilter;
-      pre.lastIndex = own;
-      // An anchor may lie up to `back` bytes after the start of a match that starts in the window.
-      const last = ownEnd + this.maxBack;
-      for (let a = pre.exec(text); a && a.index < last; a = pre.exec(text)) {
-        this.atAnchor(text, a.index, ownEnd, tried, take);
-        // Anchors may overlap: look again from the next byte.
-        pre.lastIndex = a.index + 1;
+  /** Runs the rules whose anchor starts at b[p], if one does. */
+  private atCandidate(b: Buffer, p: number, from: number, to: number, around: Around, out: RuleHit[]): void {
+    const list = this.byFirst[FOLD[b[p]!]!];
+    if (!list) return;
+    for (const { bytes, rule } of list) {
+      if (p + bytes.length > b.length) continue;
+      let i = 1;
+      while (i < bytes.length && FOLD[b[p + i]!] === bytes[i]) i++;
+      if (i < bytes.length) continue;
+      const back = this.rules[rule]!.back;
+      if (p - back >= to) continue;
+      // One text serves the anchors of the next MAX_MATCH bytes.
+      if ((around.base > 0 && p - this.maxBack - CONTEXT_BEFORE < around.base) || (p + MAX_MATCH >= around.base + around.text.length && around.base + around.text.length < b.length)) {
+        around.base = Math.max(0, p - this.maxBack - CONTEXT_BEFORE);
+        around.text = b.toString("latin1", around.base, Math.min(b.length, p + 2 * MAX_MATCH));
       }
+      this.atAnchor(rule, p, from, to, around, out);
     }
+  }
+
+  /**
+   * Runs a rule's expression at each place a match holding the anchor at b[p] may start. Each place
+   * is tried once per rule (`tried`; anchors come in order), so the work stays linear whatever the
+   * bytes, even bytes made of anchors.
+   */
+  private atAnchor(rule: number, p: number, from: number, to: number, around: Around, out: RuleHit[]): void {
+    const r = this.compiled[rule]!;
+    const { text, base, tried } = around;
+    let start = Math.max(0, p - r.rule.back, tried[rule]!);
+    while (start <= p) {
+      r.sticky.lastIndex = start - base;
+      const m = r.sticky.exec(text);
+      if (!m || m[0].length === 0) {
+        start++;
+        continue;
+      }
+      if (start + m[0].length > p && start >= from && start < to) {
+        const hit = this.hit(rule, m, text, m.index, base);
+        if (hit) out.push(hit);
+      }
+      // Matches of one rule do not overlap: the next may start after this one.
+      start += m[0].length;
+    }
+    tried[rule] = Math.max(tried[rule]!, start);
+  }
+
+  /** Rules without anchors: hits starting in text[own, ownEnd); text starts at `base` in the buffer. */
+  private window(text: string, base: number, own: number, ownEnd: number, out: RuleHit[]): void {
     for (const rule of this.unanchored) {
       const re = this.compiled[rule]!.global;
       re.lastIndex = own;
@@ -123,63 +191,8 @@ export class Detector {
           re.lastIndex++;
           continue;
         }
-        take(rule, m);
-      }
-    }
-  }
-
-  /**
-   * Runs the expressions of the rules whose anchor is at text[p], keeping matches that hold it. Each
-   * place a match may start is tried once per rule (`tried[rule]`: text offset up to which starts
-   * were tried; anchors come in order), so the work stays linear whatever the bytes, even a text made
-   * of anchors.
-   */
-  private atAnchor(text: string, p: number, ownEnd: number, tried: Float64Array, take: (rule: number, m: RegExpExecArray) => void): void {
-    const head = text.substr(p, this.longestAnchor).toLowerCase();
-    for (const { anchor, rule } of this.byFirst.get(head[0]!) ?? []) {
-      if (!head.startsWith(anchor)) continue;
-      const r = this.compiled[rule]!;
-      if (p - r.rule.back >= ownEnd) continue;
-      let start = Math.max(0, p - r.rule.back, tried[rule]!);
-      while (start <= p) {
-        r.sticky.lastIndex = start;
-        const m = r.sticky.exec(text);
-        if (!m || m[0].length === 0) {
-          start++;
-          continue;
-        }
-        if (start + m[0].length > p) take(rule, m);
-        // Matches of one rule do not overlap: the next may start after this one.
-        start += m[0].length;
-      }
-      tried[rule] = Math.max(tried[rule]!, start);
-    }
-  }
-
-  /** The anchors without letters: each occurrence is looked at in a text around it. */
-  private scanBytewise(b: Buffer, from: number, to: number, out: RuleHit[]): void {
-    const seen = new Set<string>();
-    for (const anchor of this.bytewise) {
-      let text = "";
-      let base = 0;
-      const tried = new Float64Array(this.rules.length);
-      for (let at = b.indexOf(anchor, from); at !== -1 && at < to + this.maxBack; at = b.indexOf(anchor, at + 1)) {
-        // One text serves the anchors of the next MAX_MATCH bytes.
-        if (at - this.maxBack - CONTEXT_BEFORE < base || at + MAX_MATCH > base + text.length) {
-          const next = Math.max(0, at - this.maxBack - CONTEXT_BEFORE);
-          // `tried` holds offsets in the text: move them with it.
-          for (let i = 0; i < tried.length; i++) tried[i] = Math.max(0, tried[i]! - (next - base));
-          base = next;
-          text = b.toString("latin1", base, Math.min(b.length, at + 2 * MAX_MATCH));
-        }
-        this.atAnchor(text, at - base, to - base, tried, (rule, m) => {
-          const start = base + m.index;
-          const key = `${rule}:${start}`;
-          if (start < from || start >= to || seen.has(key)) return;
-          seen.add(key);
-          const hit = this.hit(rule, m, text, m.index, base);
-          if (hit) out.push(hit);
-        });
+        const hit = this.hit(rule, m, text, m.index, base);
+        if (hit) out.push(hit);
       }
     }
   }
@@ -190,6 +203,7 @@ export class Detector {
     const within = m.groups?.secret !== undefined ? m[0].indexOf(secret) : 0;
     const entropy = shannonEntropy(secret);
     if (r.minEntropy !== undefined && entropy < r.minEntropy) return undefined;
+    if (r.maxEntropy !== undefined && entropy >= r.maxEntropy) return undefined;
     if (r.rejectPlaceholders && isPlaceholder(secret)) return undefined;
     return {
       rule,

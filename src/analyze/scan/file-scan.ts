@@ -1,7 +1,8 @@
 /**
  * Secrets in files: those the container wrote (rootfs-diff.tar, streamed member by member) and the
  * deleted files processes held open, whose content CRIU saved as ghost files (ghost-file-<id>.img,
- * the body inline or in chunks at their file offsets). Offsets are within the file.
+ * the body inline or in chunks at their file offsets: one per extent, so chunks often follow each
+ * other without a hole). Offsets are within the file.
  */
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
 import { ROOTFS_DIFF } from "../../checkpoint/layout-names.js";
@@ -57,18 +58,26 @@ export async function scanGhostFiles(cp: Checkpoint, pool: ScanPool, out: Placed
     const location = { kind: "ghost-file" as const, path: g.path, image: g.image, openBy: g.open_by };
     const buf = cp.images.files.read(g.image);
     const entries = [...cp.images.stream(g.image)];
-    // Inline: one body from offset 0. Chunked: each chunk at its `off`, scanned as its own stream.
+    // Inline: one body from offset 0. Chunked: each chunk at its `off`; chunks that follow each other
+    // are one stream (a match may span them), a hole starts another.
+    let scanner: StreamScanner | undefined;
+    let end = 0;
     for (const [n, e] of entries.entries()) {
       if (!e.payload) continue;
       const fileOffset = n === 0 ? 0 : Number(e.message.off ?? 0);
-      const scanner = new StreamScanner(pool, (hit, base) => {
-        const offset = fileOffset + base + hit.start;
-        out.push({ hit, location: { ...location, offset }, order: [2, i, BigInt(offset)] });
-      });
+      if (!scanner || fileOffset !== end) {
+        await scanner?.end();
+        const start = fileOffset;
+        scanner = new StreamScanner(pool, (hit, base) => {
+          const offset = start + base + hit.start;
+          out.push({ hit, location: { ...location, offset }, order: [2, i, BigInt(offset)] });
+        });
+      }
       bytes += e.payload.size;
+      end = fileOffset + e.payload.size;
       await scanner.feed(buf.subarray(e.payload.offset, e.payload.offset + e.payload.size));
-      await scanner.end();
     }
+    await scanner?.end();
   }
   await pool.drain();
   return { files, bytes };

@@ -23,12 +23,19 @@ export interface ScanRule {
   back: number;
   /** Bits per character the secret must reach. */
   minEntropy?: number;
+  /** Bits per character the secret must stay under (a rule for what another's floor keeps out). */
+  maxEntropy?: number;
   /** Drop values that are obviously not secrets (placeholders, format strings, variables). */
   rejectPlaceholders?: boolean;
 }
 
-/** The longest match a rule is expected to make (a 8192-bit RSA key in PEM is about 6.5 KB). */
-export const MAX_MATCH = 8192;
+/**
+ * The longest match a rule makes: the built-in rules' quantifiers are bounded to stay within it (a
+ * JWT whose header carries a certificate chain, a 8192-bit RSA key in PEM is about 6.5 KB), and
+ * every source is scanned in pieces that overlap by this much, so that no match is cut. A user
+ * rule's longer match is cut here.
+ */
+export const MAX_MATCH = 16384;
 
 export const BUILTIN_RULES: readonly ScanRule[] = [
   {
@@ -68,11 +75,11 @@ export const BUILTIN_RULES: readonly ScanRule[] = [
   {
     id: "jwt",
     description: "JSON Web Token",
-    pattern: String.raw`(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,1000}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`,
+    // Header, payload and signature, each base64url; a header may carry a certificate chain (x5c).
+    pattern: String.raw`(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,8000}\.eyJ[A-Za-z0-9_-]{8,6000}\.[A-Za-z0-9_-]{16,2000}`,
     flags: "",
-    // The payload's start: "eyJ" alone (the header's) would slow the pass over every byte.
-    anchors: [".eyj"],
-    back: 1010,
+    anchors: ["eyj"],
+    back: 0,
     minEntropy: 3.5,
   },
   {
@@ -113,18 +120,32 @@ export const BUILTIN_RULES: readonly ScanRule[] = [
   {
     id: "password-assignment",
     description: "password=… or password: … assignment",
-    pattern: String.raw`(?:password|passwd|passphrase)["']?\s{0,4}[:=]\s{0,4}["']?(?<secret>[^\s"'\x60&;,<>(){}\[\]\\\x00-\x1f\x7f-\xff]{6,128})`,
+    // pwd= (connection strings: "Uid=app;Pwd=…") but not a path: PWD=/home/… is the working directory.
+    pattern: String.raw`(?:(?:password|passwd|passphrase)["']?\s{0,4}[:=]|(?<![A-Za-z0-9])pwd["']?\s{0,4}=(?=\s{0,4}["']?[^\s"'/~.]))\s{0,4}["']?(?<secret>[^\s"'\x60&;,<>(){}\[\]\\\x00-\x1f\x7f-\xff]{6,128})`,
     flags: "i",
-    anchors: ["passw", "passphrase"],
+    anchors: ["passw", "passphrase", "pwd"],
     back: 0,
     // Docstrings hold "passwd: Results…"-like prose: a word is not a password.
     minEntropy: 3,
     rejectPlaceholders: true,
   },
   {
+    id: "weak-password",
+    description: "password=… with a short or simple value (a weak or default password)",
+    // What password-assignment's entropy floor keeps out, where the key says it is a password: an
+    // explicit password=, passwd= or pwd= (a command line, an environment variable, a URL query).
+    // Not a path (PWD=/home/…) nor code (password=self.password, password=os.environ[…]).
+    pattern: String.raw`(?:passw(?:or)?d|(?<![A-Za-z0-9])pwd)["']?\s{0,4}=\s{0,4}["']?(?<secret>(?![/~.])(?![A-Za-z_]\w*\.[A-Za-z_])[^\s"'\x60&;,<>(){}\[\]\\\x00-\x1f\x7f-\xff]{4,128})`,
+    flags: "i",
+    anchors: ["passw", "pwd"],
+    back: 0,
+    maxEntropy: 3,
+    rejectPlaceholders: true,
+  },
+  {
     id: "authorization-bearer",
     description: "Authorization: Bearer credential",
-    pattern: String.raw`(?<![A-Za-z])Bearer\s+(?<secret>[A-Za-z0-9._~+/-]{20,}=*)`,
+    pattern: String.raw`(?<![A-Za-z])Bearer\s+(?<secret>[A-Za-z0-9._~+/-]{20,8000}={0,3})`,
     flags: "i",
     anchors: ["bearer"],
     back: 0,
@@ -142,7 +163,10 @@ export const BUILTIN_RULES: readonly ScanRule[] = [
   },
 ];
 
-const PLACEHOLDERS = new Set(["password", "passwd", "passphrase", "secret", "changeme", "example", "xxxxxx", "null", "none", "undefined", "true", "false", "required", "string", "hidden", "redacted"]);
+const PLACEHOLDERS = new Set([
+  ...["password", "passwd", "passphrase", "pass", "pwd", "secret", "changeme", "example", "xxxxxx", "null", "none", "undefined", "true", "false"],
+  ...["required", "string", "hidden", "redacted", "placeholder", "dummy", "your_password", "yourpassword", "your-password", "default", "empty", "unset"],
+]);
 
 /** Values that look like a form, a variable or a template rather than a secret. */
 export function isPlaceholder(value: string): boolean {

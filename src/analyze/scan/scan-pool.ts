@@ -1,9 +1,10 @@
 /**
  * Runs a Detector over buffers on worker threads when there is more than one CPU and much to scan,
  * in this thread otherwise. Submitting is asynchronous only when every thread is busy: the caller
- * (the page walker) then waits. Each thread has one shared buffer that a job's bytes are copied
- * into, so memory stays the same however much is scanned (buffers moved to a thread would pile up
- * there until its next garbage collection).
+ * (the page walker) then waits. A job's bytes are copied straight into the scanning thread's
+ * WebAssembly memory (shared with this thread), where its detector reads them: one copy, and memory
+ * stays the same however much is scanned (buffers moved to a thread would pile up there until its
+ * next garbage collection). A job bigger than that memory (none of StreamScanner's) is sent on its own.
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -13,27 +14,36 @@ import { Detector, type RuleHit } from "./detector.js";
 import type { ScanRule } from "./rules.js";
 
 export interface ScanJob {
-  buf: Uint8Array;
+  /** The bytes to scan: these, one after the other. */
+  parts: readonly Uint8Array[];
   from: number;
   to: number;
   done(hits: RuleHit[]): void;
 }
 
-/** What a worker is sent: its shared buffer (again when it grew) and the job's length and range. */
+/** What a worker is sent: the job's length and range, with its bytes when they are not in the thread's memory. */
 export interface WorkerJob {
   id: number;
-  shared: SharedArrayBuffer;
   length: number;
   from: number;
   to: number;
+  bytes?: Uint8Array;
 }
 
-/** What the worker answers. */
+/** What the worker says first: where a job's bytes go in its memory. */
+export interface WorkerReady {
+  ready: { memory: SharedArrayBuffer; offset: number; capacity: number };
+}
+
+/** What the worker answers to a job. */
 export interface WorkerReply {
   id: number;
   hits?: RuleHit[];
   error?: string;
 }
+
+/** The jobs copied into a thread's memory are up to this big (StreamScanner's are). */
+export const JOB_ROOM = (4 << 20) + (64 << 10);
 
 const WORKER_FILE = new URL("./scan-worker.js", import.meta.url);
 
@@ -42,22 +52,37 @@ export class ScanPool {
   private readonly workers: Worker[] = [];
   private readonly idle: Worker[] = [];
   private readonly pending = new Map<number, { job: ScanJob; worker: Worker }>();
-  private readonly shared = new Map<Worker, SharedArrayBuffer>();
+  private readonly inputs = new Map<Worker, Uint8Array>();
   private readonly waiting: Array<() => void> = [];
   private nextId = 0;
   private failure: Error | undefined;
   private drained: Array<() => void> = [];
+  private expected = 0;
 
-  /** `bytes`: about how much will be scanned (threads are not worth starting for little). */
-  constructor(rules: readonly ScanRule[], bytes: number, threads = defaultThreads(bytes)) {
+  /**
+   * `bytes`: about how much will be scanned (threads are not worth starting for little; `expect`
+   * adds to it). `threads`: how many, whatever the bytes (1: this thread).
+   */
+  constructor(
+    private readonly rules: readonly ScanRule[],
+    bytes: number,
+    private readonly fixedThreads?: number,
+  ) {
     this.detector = new Detector(rules);
+    this.expect(bytes);
+  }
+
+  /** About `bytes` more are to be scanned: the threads start once they are worth it. */
+  expect(bytes: number): void {
+    this.expected += bytes;
+    if (this.workers.length) return;
+    const threads = this.fixedThreads ?? defaultThreads(this.expected);
     if (threads < 2 || !existsSync(fileURLToPath(WORKER_FILE))) return;
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_FILE, { workerData: { rules } });
-      w.on("message", (reply: WorkerReply) => this.onReply(w, reply));
+      const w = new Worker(WORKER_FILE, { workerData: { rules: this.rules, room: JOB_ROOM } });
+      w.on("message", (msg: WorkerReply | WorkerReady) => ("ready" in msg ? this.onReady(w, msg) : this.onReply(w, msg)));
       w.on("error", (err) => this.fail(err));
       this.workers.push(w);
-      this.idle.push(w);
     }
   }
 
@@ -69,7 +94,7 @@ export class ScanPool {
   submit(job: ScanJob): void | Promise<void> {
     if (this.failure) throw this.failure;
     if (this.workers.length === 0) {
-      job.done(this.detector.scan(job.buf, job.from, job.to));
+      job.done(this.detector.scanParts(job.parts, job.from, job.to));
       return;
     }
     const worker = this.idle.pop();
@@ -79,15 +104,23 @@ export class ScanPool {
 
   private send(worker: Worker, job: ScanJob): void {
     const id = this.nextId++;
-    let shared = this.shared.get(worker);
-    if (!shared || shared.byteLength < job.buf.length) {
-      shared = new SharedArrayBuffer(Math.max(job.buf.length, 9 << 20));
-      this.shared.set(worker, shared);
+    const input = this.inputs.get(worker)!;
+    const length = job.parts.reduce((n, p) => n + p.length, 0);
+    const msg: WorkerJob = { id, length, from: job.from, to: job.to };
+    let into = input;
+    if (length > input.length) into = msg.bytes = new Uint8Array(length);
+    let at = 0;
+    for (const p of job.parts) {
+      into.set(p, at);
+      at += p.length;
     }
-    new Uint8Array(shared, 0, job.buf.length).set(job.buf);
     this.pending.set(id, { job, worker });
-    const msg: WorkerJob = { id, shared, length: job.buf.length, from: job.from, to: job.to };
-    worker.postMessage(msg);
+    worker.postMessage(msg, msg.bytes ? [msg.bytes.buffer as ArrayBuffer] : []);
+  }
+
+  private onReady(worker: Worker, { ready }: WorkerReady): void {
+    this.inputs.set(worker, new Uint8Array(ready.memory, ready.offset, ready.capacity));
+    this.becomeIdle(worker);
   }
 
   private onReply(worker: Worker, reply: WorkerReply): void {
@@ -95,9 +128,13 @@ export class ScanPool {
     this.pending.delete(reply.id);
     if (reply.error !== undefined) this.fail(new Error(reply.error));
     else if (p) p.job.done(reply.hits ?? []);
+    this.becomeIdle(worker);
+    if (this.pending.size === 0) for (const d of this.drained.splice(0)) d();
+  }
+
+  private becomeIdle(worker: Worker): void {
     this.idle.push(worker);
     this.waiting.shift()?.();
-    if (this.pending.size === 0) for (const d of this.drained.splice(0)) d();
   }
 
   private fail(err: Error): void {

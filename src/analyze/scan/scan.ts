@@ -5,10 +5,11 @@
  * queued in pipes and sockets. The same secret seen in many places is one finding with every location.
  * Returns data only; printing is the CLI's.
  */
+import type { OpenOptions } from "../../checkpoint/archive/checkpoint-archive.js";
 import { Checkpoint } from "../../checkpoint/checkpoint.js";
 import type { Finding, Location, ScanResult } from "./findings.js";
 import { scanGhostFiles, scanRootfsDiff } from "./file-scan.js";
-import { memoryBytes, scanMemory } from "./memory-scan.js";
+import { memoryBytes, PassingMemory, scanMemory } from "./memory-scan.js";
 import { scanQueues } from "./queue-scan.js";
 import type { PlacedHit } from "./raw-hit.js";
 import { excerpt, redact } from "./redact.js";
@@ -54,14 +55,25 @@ export function groupFindings(hits: PlacedHit[], rules: readonly ScanRule[], rev
   });
 }
 
-export async function scanCheckpoint(archive: string | Checkpoint, options: ScanOptions = {}): Promise<ScanResult> {
-  const cp = typeof archive === "string" ? await Checkpoint.open(archive) : archive;
+/** Opens a checkpoint with these options added (what the CLI does with its argument). */
+export type CheckpointOpener = (opts: OpenOptions) => Promise<Checkpoint>;
+
+/**
+ * Scans a checkpoint: an open one, or one this opens (a path, or an opener) and closes. When this
+ * opens a compressed archive, its memory is scanned during the index pass.
+ */
+export async function scanCheckpoint(archive: string | Checkpoint | CheckpointOpener, options: ScanOptions = {}): Promise<ScanResult> {
   const rules = options.rules ?? BUILTIN_RULES;
-  const pool = new ScanPool(rules, memoryBytes(cp), options.threads);
+  const pool = new ScanPool(rules, 0, options.threads);
+  const passing = new PassingMemory(pool);
+  let cp: Checkpoint | undefined;
   try {
+    if (archive instanceof Checkpoint) cp = archive;
+    else cp = typeof archive === "string" ? await Checkpoint.open(archive, { passing: passing.reader }) : await archive({ passing: passing.reader });
+    pool.expect(Math.max(0, memoryBytes(cp) - passing.bytes));
     const hits: PlacedHit[] = [];
     const notes: string[] = [];
-    const memory = await scanMemory(cp, pool, hits, options.onProgress);
+    const memory = await scanMemory(cp, pool, hits, options.onProgress, passing);
     if (memory.lazyPages) notes.push(`${memory.lazyPages} pages of memory are not in the images (lazy pages) and were not scanned`);
     if (memory.parentPages) notes.push(`${memory.parentPages} pages of memory are in a parent dump and were not scanned`);
     const rootfs = await scanRootfsDiff(cp, pool, hits);
@@ -85,6 +97,6 @@ export async function scanCheckpoint(archive: string | Checkpoint, options: Scan
     };
   } finally {
     await pool.close();
-    if (typeof archive === "string") cp.close();
+    if (!(archive instanceof Checkpoint)) cp?.close();
   }
 }

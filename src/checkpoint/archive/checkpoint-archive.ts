@@ -65,6 +65,19 @@ export interface OpenOptions {
    * but page data and file trees); the others are streamed again when read.
    */
   keep?: (name: string, size: number) => boolean;
+  /**
+   * A compressed or sealed archive is indexed in one pass that keeps the small members and skips
+   * the bulky ones (page data, rootfs-diff.tar): a reader returned here for one of those gets its
+   * bytes as they go by, which saves reading the archive again for them. `archive` is the archive
+   * as indexed so far (the members before this one, and what was kept of them).
+   */
+  passing?: (name: string, size: number, archive: CheckpointArchive) => MemberReader | undefined;
+}
+
+/** Where a member's bytes go, in order; a promise holds the reading back until it settles. */
+export interface MemberReader {
+  data(chunk: Uint8Array, offset: number): void | Promise<void>;
+  end(): void | Promise<void>;
 }
 
 /** Members kept in memory from a compressed archive: everything but page data and bulky file trees. */
@@ -142,7 +155,7 @@ export class CheckpointArchive {
   private static async openStream(path: string, compression: Compression, source: () => Readable, sealed: boolean, opts: OpenOptions): Promise<CheckpointArchive> {
     const keep = opts.keep ?? ((name: string, size: number) => !SKIPPED_IN_MEMORY.test(name) && size <= MAX_KEPT_MEMBER);
     const archive = new CheckpointArchive(path, compression, { kind: "stream", compression, source, sealed, keep, kept: new Map(), heads: new Map(), ranges: new Map() });
-    await archive.indexStream();
+    await archive.indexStream(opts.passing);
     return archive;
   }
 
@@ -232,11 +245,14 @@ export class CheckpointArchive {
     }
   }
 
-  private async indexStream(): Promise<void> {
+  private async indexStream(passing: OpenOptions["passing"]): Promise<void> {
     const backing = this.backing as Extract<Backing, { kind: "stream" }>;
     let keptTotal = 0;
+    const readers = new MemberReading();
     await this.streamPass((name, size, stream) => {
       if (!backing.keep(name, size)) {
+        const reader = passing?.(name, size, this);
+        if (reader) return readers.read(stream, (chunk, offset) => reader.data(chunk, offset), () => reader.end());
         let head = Buffer.alloc(0);
         stream.on("data", (c: Buffer) => {
           if (head.length >= HEAD_KEPT) return;
@@ -253,6 +269,7 @@ export class CheckpointArchive {
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => backing.kept.set(name, Buffer.concat(chunks)));
     }, { index: true });
+    await readers.done();
   }
 
   /**
@@ -422,30 +439,12 @@ export class CheckpointArchive {
       for (const name of wanted) if (b.kept.has(name)) await onChunk(name, b.kept.get(name)!, 0);
       if (fromStream.length === 0) return;
       const todo = new Set(fromStream);
-      let failure: { err: unknown } | undefined;
+      const readers = new MemberReading();
       await this.streamPass((member, _size, stream) => {
         if (!todo.has(member)) return void stream.resume();
-        let pos = 0;
-        // The member's last chunk may still be in hand when its stream ends: the next member waits.
-        let last: Promise<void> = Promise.resolve();
-        stream.on("data", (chunk: Buffer) => {
-          if (failure) return;
-          const wait = onChunk(member, chunk, pos);
-          pos += chunk.length;
-          if (wait) {
-            stream.pause();
-            last = wait.then(
-              () => void stream.resume(),
-              (err: unknown) => {
-                failure = { err };
-                stream.resume();
-              },
-            );
-          }
-        });
-        return () => last;
+        return readers.read(stream, (chunk, offset) => onChunk(member, chunk, offset));
       });
-      if (failure) throw failure.err;
+      await readers.done();
       return;
     }
     const CHUNK = 8 << 20;
@@ -526,6 +525,62 @@ export class CheckpointArchive {
 
   close(): void {
     if (this.backing.kind === "tar") closeSync(this.backing.fd);
+  }
+}
+
+/**
+ * Members of one streaming pass handed to readers: a reader's promise pauses the stream until it
+ * settles; the first failure stops the readers (the rest of the pass only drains) and is thrown by
+ * `done`, which also waits for the readers' ends.
+ */
+class MemberReading {
+  private failure: { err: unknown } | undefined;
+  private readonly ends: Array<Promise<void>> = [];
+
+  /** Returns what the pass waits on before the next member: the last chunk's consumer. */
+  read(stream: MemberStream, data: (chunk: Uint8Array, offset: number) => void | Promise<void>, end?: () => void | Promise<void>): () => Promise<void> {
+    let pos = 0;
+    let last: Promise<void> = Promise.resolve();
+    const fail = (err: unknown) => {
+      this.failure ??= { err };
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (this.failure) return;
+      let wait: void | Promise<void>;
+      try {
+        wait = data(chunk, pos);
+      } catch (err) {
+        return fail(err);
+      }
+      pos += chunk.length;
+      if (wait) {
+        stream.pause();
+        last = wait.then(
+          () => void stream.resume(),
+          (err: unknown) => {
+            fail(err);
+            stream.resume();
+          },
+        );
+      }
+    });
+    if (end) {
+      stream.on("end", () => {
+        if (this.failure) return;
+        try {
+          const wait = end();
+          if (wait) this.ends.push(wait.catch(fail));
+        } catch (err) {
+          fail(err);
+        }
+      });
+    }
+    return () => last;
+  }
+
+  async done(): Promise<void> {
+    await Promise.all(this.ends);
+    if (this.failure) throw this.failure.err;
   }
 }
 

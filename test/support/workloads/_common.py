@@ -9,6 +9,7 @@ elsewhere (code constants, environment), the joined string does not.
 
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ PR_SET_PDEATHSIG = 1
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def token() -> str:
@@ -95,3 +97,23 @@ def thread_ids() -> list:
 def sleep_forever() -> None:
     while True:
         time.sleep(3600)
+
+
+def derive(name: str, length: int, alphabet: bytes = ALNUM) -> str:
+    """`length` characters of `alphabet`, from the token and a name: random-looking, unique per run."""
+    out = bytearray()
+    counter = 0
+    while len(out) < length:
+        for b in hashlib.sha256(f"{token()}/{name}/{counter}".encode()).digest():
+            if len(out) < length:
+                out.append(alphabet[b % len(alphabet)])
+        counter += 1
+    return out.decode()
+
+
+def put(area, offset: int, text: str) -> None:
+    """Writes text into a mapping in two pieces, so the whole string exists only there."""
+    data = text.encode()
+    half = len(data) // 2
+    area[offset : offset + half] = data[:half]
+    area[offset + half : offset + len(data)] = data[half:]

@@ -27,19 +27,6 @@ import _common as c
 
 KEEP = []
 PAGE = 4096
-ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def derive(name: str, length: int, alphabet: bytes = ALNUM) -> str:
-    """`length` characters of `alphabet`, from the token and a name: random-looking, unique per run."""
-    out = bytearray()
-    counter = 0
-    while len(out) < length:
-        for b in hashlib.sha256(f"{c.token()}/{name}/{counter}".encode()).digest():
-            if len(out) < length:
-                out.append(alphabet[b % len(alphabet)])
-        counter += 1
-    return out.decode()
 
 
 def secrets_for(mode: str) -> dict:
@@ -55,25 +42,17 @@ def secrets_for(mode: str) -> dict:
             "gitlab": "hello over a socket " + c.token(),
         }
     return {
-        "env": "ghp_" + derive("github", 36),
-        "db_password": derive("db", 20),
-        "aws_key_id": "AKIA" + derive("aws-id", 16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
-        "slack": "xoxb-" + derive("slack-a", 11, b"0123456789") + "-" + derive("slack-b", 13, b"0123456789") + "-" + derive("slack-c", 24),
-        "aws_secret": derive("aws-secret", 40, ALNUM + b"/+"),
+        "env": "ghp_" + c.derive("github", 36),
+        "db_password": c.derive("db", 20),
+        "aws_key_id": "AKIA" + c.derive("aws-id", 16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+        "slack": "xoxb-" + c.derive("slack-a", 11, b"0123456789") + "-" + c.derive("slack-b", 13, b"0123456789") + "-" + c.derive("slack-c", 24),
+        "aws_secret": c.derive("aws-secret", 40, c.ALNUM + b"/+"),
         "pem_body": "\n".join(
             base64.b64encode(hashlib.sha512(f"{c.token()}/pem/{i}".encode()).digest()[:48]).decode() for i in range(12)
         ),
-        "bearer": derive("bearer", 32) + "." + derive("bearer-2", 24),
-        "gitlab": "glpat-" + derive("gitlab", 20),
+        "bearer": c.derive("bearer", 32) + "." + c.derive("bearer-2", 24),
+        "gitlab": "glpat-" + c.derive("gitlab", 20),
     }
-
-
-def put(area: mmap.mmap, offset: int, text: str) -> None:
-    """Writes text into a mapping in two pieces, so the whole string exists only there."""
-    data = text.encode()
-    half = len(data) // 2
-    area[offset : offset + half] = data[:half]
-    area[offset + half : offset + len(data)] = data[half:]
 
 
 def main() -> None:
@@ -94,8 +73,8 @@ def main() -> None:
     private = mmap.mmap(-1, 2 * PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     shared = mmap.mmap(-1, PAGE, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
     KEEP.extend([private, shared])
-    put(private, 200, s["aws_key_id"])
-    put(shared, 64, s["slack"])
+    c.put(private, 200, s["aws_key_id"])
+    c.put(shared, 64, s["slack"])
     where["memory"] = {"value": s["aws_key_id"], "vaddr": ctypes.addressof(ctypes.c_char.from_buffer(private)) + 200}
     where["shared"] = {"value": s["slack"], "offset": 64}
 
