@@ -4,9 +4,10 @@
  * the body inline or in chunks at their file offsets: one per extent, so chunks often follow each
  * other without a hole). Offsets are within the file.
  */
+import type { CheckpointArchive, MemberReader } from "../../checkpoint/archive/checkpoint-archive.js";
 import type { Checkpoint } from "../../checkpoint/checkpoint.js";
 import { ROOTFS_DIFF } from "../../checkpoint/layout-names.js";
-import { walkTar } from "../../checkpoint/archive/tar-listing.js";
+import { walkPassingTar, walkTar, type TarEntryVisitor } from "../../checkpoint/archive/tar-listing.js";
 import { FileNames } from "../../criu-images/explore/file-names.js";
 import { listProcesses } from "../../criu-images/explore/processes.js";
 import { ghostFiles, planGhosts } from "../inspect.js";
@@ -14,27 +15,68 @@ import type { PlacedHit } from "./raw-hit.js";
 import type { ScanPool } from "./scan-pool.js";
 import { StreamScanner } from "./stream-scanner.js";
 
-export async function scanRootfsDiff(cp: Checkpoint, pool: ScanPool, out: PlacedHit[]): Promise<{ files: number; bytes: number }> {
-  if (!cp.archive.has(ROOTFS_DIFF)) return { files: 0, bytes: 0 };
-  let files = 0;
-  let bytes = 0;
-  await walkTar(cp.archive, ROOTFS_DIFF, ({ path, type }) => {
+/** The files in rootfs-diff.tar, each a stream of its own, as its entries go by. */
+class RootfsScan {
+  files = 0;
+  bytes = 0;
+  readonly hits: PlacedHit[] = [];
+
+  constructor(private readonly pool: ScanPool) {}
+
+  readonly visit: TarEntryVisitor = ({ path, type }) => {
     if (type !== "file") return undefined;
-    const index = files++;
-    const scanner = new StreamScanner(pool, (hit, base) => {
+    const index = this.files++;
+    const scanner = new StreamScanner(this.pool, (hit, base) => {
       const offset = base + hit.start;
-      out.push({ hit, location: { kind: "rootfs-file", path: "/" + path, offset }, order: [1, index, BigInt(offset)] });
+      this.hits.push({ hit, location: { kind: "rootfs-file", path: "/" + path, offset }, order: [1, index, BigInt(offset)] });
     });
     return {
       data: (chunk) => {
-        bytes += chunk.length;
+        this.bytes += chunk.length;
         return scanner.feed(chunk);
       },
       end: () => scanner.end(),
     };
-  });
+  };
+}
+
+/** rootfs-diff.tar scanned during a compressed archive's index pass, which then needs no pass of its own. */
+export class PassingRootfs {
+  private scan: RootfsScan | undefined;
+  private whole = false;
+
+  constructor(private readonly pool: ScanPool) {}
+
+  /** For OpenOptions.passing. */
+  readonly reader = (name: string, _size: number, archive: CheckpointArchive): MemberReader | undefined => {
+    if (name !== ROOTFS_DIFF) return undefined;
+    const scan = (this.scan = new RootfsScan(this.pool));
+    const walk = walkPassingTar(`${archive.path}: ${name}`, scan.visit);
+    return {
+      data: (chunk) => walk.reader.data(chunk, 0),
+      end: async () => {
+        await walk.reader.end();
+        this.whole = true;
+      },
+    };
+  };
+
+  /** The scan, once all of rootfs-diff.tar went through it. */
+  get scanned(): RootfsScan | undefined {
+    return this.whole ? this.scan : undefined;
+  }
+}
+
+export async function scanRootfsDiff(cp: Checkpoint, pool: ScanPool, out: PlacedHit[], passing?: PassingRootfs): Promise<{ files: number; bytes: number }> {
+  if (!cp.archive.has(ROOTFS_DIFF)) return { files: 0, bytes: 0 };
+  let scan = passing?.scanned;
+  if (!scan) {
+    scan = new RootfsScan(pool);
+    await walkTar(cp.archive, ROOTFS_DIFF, scan.visit);
+  }
   await pool.drain();
-  return { files, bytes };
+  out.push(...scan.hits);
+  return { files: scan.files, bytes: scan.bytes };
 }
 
 /** Ghost files above this are not read (an image member is read whole). */

@@ -8,7 +8,7 @@
 import type { OpenOptions } from "../../checkpoint/archive/checkpoint-archive.js";
 import { Checkpoint } from "../../checkpoint/checkpoint.js";
 import type { Finding, Location, ScanResult } from "./findings.js";
-import { scanGhostFiles, scanRootfsDiff } from "./file-scan.js";
+import { PassingRootfs, scanGhostFiles, scanRootfsDiff } from "./file-scan.js";
 import { memoryBytes, PassingMemory, scanMemory } from "./memory-scan.js";
 import { scanQueues } from "./queue-scan.js";
 import type { PlacedHit } from "./raw-hit.js";
@@ -65,18 +65,20 @@ export type CheckpointOpener = (opts: OpenOptions) => Promise<Checkpoint>;
 export async function scanCheckpoint(archive: string | Checkpoint | CheckpointOpener, options: ScanOptions = {}): Promise<ScanResult> {
   const rules = options.rules ?? BUILTIN_RULES;
   const pool = new ScanPool(rules, 0, options.threads);
-  const passing = new PassingMemory(pool);
+  const passingMemory = new PassingMemory(pool);
+  const passingRootfs = new PassingRootfs(pool);
+  const opts: OpenOptions = { passing: (name, size, a) => passingMemory.reader(name, size, a) ?? passingRootfs.reader(name, size, a) };
   let cp: Checkpoint | undefined;
   try {
     if (archive instanceof Checkpoint) cp = archive;
-    else cp = typeof archive === "string" ? await Checkpoint.open(archive, { passing: passing.reader }) : await archive({ passing: passing.reader });
-    pool.expect(Math.max(0, memoryBytes(cp) - passing.bytes));
+    else cp = typeof archive === "string" ? await Checkpoint.open(archive, opts) : await archive(opts);
+    pool.expect(Math.max(0, memoryBytes(cp) - passingMemory.bytes));
     const hits: PlacedHit[] = [];
     const notes: string[] = [];
-    const memory = await scanMemory(cp, pool, hits, options.onProgress, passing);
+    const memory = await scanMemory(cp, pool, hits, options.onProgress, passingMemory);
     if (memory.lazyPages) notes.push(`${memory.lazyPages} pages of memory are not in the images (lazy pages) and were not scanned`);
     if (memory.parentPages) notes.push(`${memory.parentPages} pages of memory are in a parent dump and were not scanned`);
-    const rootfs = await scanRootfsDiff(cp, pool, hits);
+    const rootfs = await scanRootfsDiff(cp, pool, hits, passingRootfs);
     const ghosts = await scanGhostFiles(cp, pool, hits, notes);
     const queues = await scanQueues(cp, pool, hits);
     return {

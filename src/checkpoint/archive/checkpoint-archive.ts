@@ -292,11 +292,13 @@ export class CheckpointArchive {
     let failure: unknown;
     extract.on("entry", (header, stream, next) => {
       let settled: (() => Promise<void>) | void;
-      stream.on("end", () => (settled ? void settled().then(() => next()) : next()));
       // A failure mid-member (a sealed chunk that fails its tag, corrupt gzip) also fails the
       // member's stream: the pipeline below reports it, and unheard here it would crash the process.
       stream.on("error", () => undefined);
-      if (failure !== undefined) return void stream.resume();
+      if (failure !== undefined) {
+        stream.on("end", next);
+        return void stream.resume();
+      }
       try {
         const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "link" ? "hardlink" : header.type;
         const name = index
@@ -310,6 +312,9 @@ export class CheckpointArchive {
         stream.resume();
         source.destroy();
       }
+      // After the member's own listeners (ends come on a later tick): what it keeps is in place
+      // before the next member is handed on.
+      stream.on("end", () => (settled ? void settled().then(() => next()) : next()));
     });
     try {
       await pipeline(decompress(source, compression), extract);

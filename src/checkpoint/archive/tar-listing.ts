@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire } from "node:module";
-import { ArchiveError, type CheckpointArchive } from "./checkpoint-archive.js";
+import { ArchiveError, type CheckpointArchive, type MemberReader } from "./checkpoint-archive.js";
 import { decompress, detectCompression } from "./compression.js";
 import { isZeroBlock, parseHeader, parsePax, TarFormatError } from "./tar-header.js";
 
@@ -56,22 +56,33 @@ async function tarInput(archive: CheckpointArchive, name: string, size: number, 
     );
     return read(decompress(source, compression));
   }
+  const pushed = pushedTar(read);
+  await archive.streamMember(name, (chunk) => pushed.data(chunk));
+  await pushed.end();
+}
+
+/** A tar's bytes pushed in order into `read`, decompressed as their first bytes say; `end` settles with `read`. */
+function pushedTar(read: (input: Readable) => Promise<void>): { data(chunk: Uint8Array): void | Promise<void>; end(): Promise<void> } {
   const input = new PassThrough();
   let reading: Promise<void> | undefined;
   let settled = false;
-  await archive.streamMember(name, (chunk) => {
-    if (!reading) {
-      reading = read(decompress(input, detectCompression(chunk)));
-      reading.then(
-        () => (settled = true),
-        () => (settled = true),
-      );
-    }
-    // Wait for the reader to take what was written, unless it has stopped.
-    if (!input.write(chunk) && !settled) return Promise.race([once(input, "drain").then(() => undefined), reading.then(() => undefined, () => undefined)]);
-  });
-  input.end();
-  if (reading) await reading;
+  return {
+    data(chunk) {
+      if (!reading) {
+        reading = read(decompress(input, detectCompression(chunk)));
+        reading.then(
+          () => (settled = true),
+          () => (settled = true),
+        );
+      }
+      // Wait for the reader to take what was written, unless it has stopped.
+      if (!input.write(chunk) && !settled) return Promise.race([once(input, "drain").then(() => undefined), reading.then(() => undefined, () => undefined)]);
+    },
+    async end() {
+      input.end();
+      if (reading) await reading;
+    },
+  };
 }
 
 function inPlace(archive: CheckpointArchive, name: string, size: number): boolean {
@@ -115,14 +126,27 @@ export async function walkTar(archive: CheckpointArchive, name: string, visit: T
     }
     return out;
   }
-  await tarInput(archive, name, size, (input) =>
-    tarStream(input, where, (entry, stream) => {
-      out.push(entry);
-      const sink = visit(entry);
-      return sink ? drainInto(stream, sink) : undefined;
-    }),
-  );
+  await tarInput(archive, name, size, (input) => tarStream(input, where, visiting(out, visit)));
   return out;
+}
+
+/** tarStream's onEntry for walkTar: each entry listed in `out`, its bytes into the sink `visit` gives. */
+function visiting(out: TarListEntry[], visit: TarEntryVisitor): (entry: TarListEntry, stream: Readable) => Promise<void> | undefined {
+  return (entry, stream) => {
+    out.push(entry);
+    const sink = visit(entry);
+    return sink ? drainInto(stream, sink) : undefined;
+  };
+}
+
+/**
+ * walkTar for a tar member whose bytes are handed over as they go by (OpenOptions.passing): the
+ * reader to hand them to, and the entries once its end has settled.
+ */
+export function walkPassingTar(where: string, visit: TarEntryVisitor): { reader: MemberReader; entries: () => TarListEntry[] } {
+  const out: TarListEntry[] = [];
+  const pushed = pushedTar((input) => tarStream(input, where, visiting(out, visit)));
+  return { reader: { data: (chunk) => pushed.data(chunk), end: () => pushed.end() }, entries: () => out };
 }
 
 /** The data of some regular files of a tar inside the archive, with each chunk's offset in its file. `paths` are as listTar gives them. */
