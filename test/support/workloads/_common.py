@@ -9,7 +9,6 @@ elsewhere (code constants, environment), the joined string does not.
 
 import ctypes
 import fcntl
-import hashlib
 import json
 import os
 import socket
@@ -101,6 +100,9 @@ def sleep_forever() -> None:
 
 def derive(name: str, length: int, alphabet: bytes = ALNUM) -> str:
     """`length` characters of `alphabet`, from the token and a name: random-looking, unique per run."""
+    # Imported here: the other workloads' memory stays as it was without it.
+    import hashlib
+
     out = bytearray()
     counter = 0
     while len(out) < length:
