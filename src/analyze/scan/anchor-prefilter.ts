@@ -159,8 +159,11 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
-/** Up to 1 GiB of data; a shared memory reserves its maximum as address space only. */
-const MAX_PAGES = (1 << 30) / PAGE;
+/**
+ * Up to 256 MiB of data (jobs are a few MiB); a shared memory reserves its maximum as address space,
+ * in each thread that scans.
+ */
+const MAX_PAGES = (256 << 20) / PAGE;
 
 let compiled: WebAssembly.Module | undefined;
 
