@@ -51,6 +51,8 @@ function serveCommand(): Command {
     .option("--max-checkpoints-size <size>", "keep the archives under this total size, oldest deleted first (e.g. 20G)", size("--max-checkpoints-size"))
     .option("--seal-recipient <age1…>", "seal every checkpoint archive for this age recipient (repeatable); the response names ARCHIVE.tar.age", collect, [] as string[])
     .option("--seal-identity <file>", "age identity file that opens sealed archives (ARCHIVE.tar.age) given to restore")
+    .option("--peer-client-certificate <file>", "this node's client certificate (PEM), to fetch a lazy migration's pages from the source node")
+    .option("--peer-client-key <file>", "its key (PEM)")
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -75,7 +77,12 @@ function serveCommand(): Command {
         ...(o.maxCheckpointsSize !== undefined ? { maxCheckpointsBytes: o.maxCheckpointsSize } : {}),
         sealRecipients: o.sealRecipient,
         ...(o.sealIdentity !== undefined ? { sealIdentity: o.sealIdentity } : {}),
+        ...(o.peerClientCertificate !== undefined ? { peerClientCertificate: o.peerClientCertificate } : {}),
+        ...(o.peerClientKey !== undefined ? { peerClientKey: o.peerClientKey } : {}),
       });
+      if ((settings.peerClientCertificate === undefined) !== (settings.peerClientKey === undefined)) {
+        throw new UserError("--peer-client-certificate and --peer-client-key go together");
+      }
       if (settings.sealRecipients.length) {
         const { checkRecipient } = await import("../checkpoint/seal/file-key.js");
         for (const r of settings.sealRecipients) await checkRecipient(r);

@@ -26,6 +26,8 @@ const SUBRESOURCES: Array<[prefix: string, subresource: string]> = [
   ["/resume", "checkpoint"],
   // Not a kubelet path: a migration's copy of a base image out of the node.
   ["/images/push", "checkpoint"],
+  // Not a kubelet path: a lazy migration's source side (its archive and pages also need its token).
+  ["/migrations", "checkpoint"],
 ];
 
 /** Kubelet's isSubpath: the path itself or below it, never a longer name ("/metricsx"). */

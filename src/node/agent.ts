@@ -20,17 +20,21 @@ import { checkpointContainer, resume } from "./container-checkpoint.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
 import { publishImageCopy } from "./checkpoint-publish.js";
 import { ImageNotPresentError } from "./images/image-errors.js";
-import { requireRegistryReference, restoredContainerName } from "./agent-requests.js";
+import { requestedPodManifest, requireRegistryReference, restoredContainerName } from "./agent-requests.js";
 import { containerLogTail } from "./log-tail.js";
 import { keyedLocks } from "./keyed-locks.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
-import { ManifestError, parsePodManifest, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
+import { restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
 import { podObject } from "./pod-status.js";
 import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
+import { LazyMigrations } from "./lazy-migrations.js";
+import type { LazySource } from "./lazy-restore.js";
 
 export interface AgentOptions extends CommonAgentOptions {
   runtime: PodRuntime;
+  /** This node's client certificate and key (PEM), to fetch a lazy migration from another node. */
+  peerCredentials?: { cert: string; key: string };
 }
 
 interface LivePod {
@@ -47,12 +51,32 @@ export class NodeAgent implements NodeBackend {
   private readonly containerLock = keyedLocks();
   private timer: NodeJS.Timeout | undefined;
   private readonly log: (event: Record<string, unknown>) => void;
+  readonly lazy: LazyMigrations;
 
   private constructor(readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName;
     this.state = new NodeState(opts.root);
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
+    this.lazy = new LazyMigrations({
+      nodeName: opts.nodeName,
+      runtime: opts.runtime,
+      container: (namespace, pod, name) => {
+        const { live, container } = this.container(namespace, pod, name);
+        return { record: live.record, container };
+      },
+      tcpEstablished: (pod) => pod.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
+      hasPod: (namespace, name) => this.pods.has(`${namespace}/${name}`),
+      applyPod: (manifest, lazy) => this.applyPod(manifest, lazy),
+      deletePod: (namespace, name) => this.deletePod(namespace, name),
+      moved: (record, container) => {
+        container.finished = true;
+        this.state.save(record);
+        this.log({ msg: "container moved to another node", pod: key(record.manifest), container: container.name });
+      },
+      ...(opts.peerCredentials ? { peerCredentials: opts.peerCredentials } : {}),
+      log: this.log,
+    });
   }
 
   /** Loads the pods of an earlier run, re-attaches to their containers and starts reconciling. */
@@ -80,14 +104,9 @@ export class NodeAgent implements NodeBackend {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async applyPod(text: string): Promise<unknown> {
-    let manifest: PodManifest;
-    try {
-      manifest = parsePodManifest(text);
-    } catch (err) {
-      if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
-      throw err;
-    }
+  /** `lazy`: containers restored lazily from another node (their image is their base image). */
+  async applyPod(text: string, lazy?: ReadonlyMap<string, LazySource>): Promise<unknown> {
+    const manifest = requestedPodManifest(text);
     const k = key(manifest);
     const existing = this.pods.get(k);
     if (existing && JSON.stringify(existing.record.manifest.spec) === JSON.stringify(manifest.spec)) {
@@ -109,7 +128,7 @@ export class NodeAgent implements NodeBackend {
     try {
       await live.lock(async () => {
         for (const c of manifest.spec.containers) {
-          record.containers.push(await runtime.startContainer(record, c, 0));
+          record.containers.push(await runtime.startContainer(record, c, 0, lazy?.get(c.name)));
           this.state.save(record);
         }
       });
@@ -126,6 +145,8 @@ export class NodeAgent implements NodeBackend {
     const k = `${namespace}/${name}`;
     const live = this.pods.get(k);
     if (!live) throw new BackendError("not-found", "pod does not exist");
+    // A container being moved away lazily runs on here first (its dump is called off).
+    await this.lazy.cancelPod(namespace, name);
     await live.lock(async () => {
       const grace = live.record.manifest.spec.terminationGracePeriodSeconds;
       for (const c of live.record.containers) await this.opts.runtime.stopContainer(c.id, Math.min(grace, 10));
@@ -167,6 +188,7 @@ export class NodeAgent implements NodeBackend {
       this.checkpoints(async () => {
         const container = live.record.containers.find((c) => c.name === req.container);
         if (!container || container.finished) throw new BackendError("runtime", `container ${req.container} is not running`);
+        if (this.lazy.isMoving(container.id)) throw new BackendError("runtime", `container ${req.container} is being migrated`);
         // Whatever is left of the deadline after waiting in line.
         const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
         try {
@@ -199,6 +221,7 @@ export class NodeAgent implements NodeBackend {
   async resumeContainer(namespace: string, pod: string, name: string): Promise<void> {
     const { live, container } = this.container(namespace, pod, name);
     await this.containerLock(`${live.record.uid}/${name}`)(async () => {
+      if (this.lazy.isMoving(container.id)) throw new BackendError("runtime", `container ${name} is being migrated: DELETE its migration to resume it`);
       if ((await this.opts.runtime.state(container.id))?.status !== "paused") return;
       await resume(this.opts.runtime, container.id);
       if ((await this.opts.runtime.state(container.id))?.status === "paused") {
@@ -260,7 +283,8 @@ export class NodeAgent implements NodeBackend {
     try {
       for (const live of this.pods.values()) {
         for (const c of live.record.containers) {
-          if (c.finished) continue;
+          // A container being moved away ends here when its last page is served: not an exit.
+          if (c.finished || this.lazy.isMoving(c.id)) continue;
           const exit = this.opts.runtime.exitStatus(c.id);
           if (!exit && this.opts.runtime.shimAlive(c.id)) continue;
           // The shim is gone without an exit status (the node rebooted, or it was killed): treat the

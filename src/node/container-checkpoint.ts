@@ -54,7 +54,6 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   try {
     // An exited container (its shim has ended) has nothing to checkpoint.
     if (!runtime.shimAlive(id)) throw new CheckpointError(`container ${container.name} is not running`);
-    const dir = runtime.containerDir(id);
     checkFreeSpace(req.checkpointsDir, memory, req.reserveBytes ?? 64 << 20);
     const imagesDir = join(work, "checkpoint");
     const diffTar = join(work, "rootfs-diff.tar");
@@ -74,11 +73,7 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
       // Both while the container is frozen, so files and memory agree; side by side, because a
       // frozen container changes neither, and its frozen time is what users feel.
       const [diffResult, dump] = await Promise.allSettled([
-        rootfsDiff(rootfsPaths(dir).upper, diffTar, {
-          exclude: rootfsDiffExcludes(spec),
-          lowerDirs: [...container.layers].reverse(),
-          signal: abort.signal,
-        }),
+        containerRootfsDiff(runtime, container, spec, diffTar, abort.signal),
         runtime.runc.checkpoint(id, {
           imagePath: imagesDir,
           workPath: work,
@@ -102,36 +97,10 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
     }
     if (abort.signal.aborted) throw abort.signal.reason;
 
-    const configDump = {
-      id,
-      name: (spec.annotations as Record<string, string> | undefined)?.["io.kubernetes.cri-o.Name"] ?? container.name,
-      rootfsImage: container.image.reference,
-      rootfsImageRef: container.image.imageId,
-      rootfsImageName: container.image.name,
-      runtime: "runc",
-      createdTime: container.createdAt,
-      checkpointedTime: new Date().toISOString(),
-      restored: container.restoredFrom !== undefined,
-    };
     for (;;) {
       const target = join(req.checkpointsDir, checkpointFileName(pod.manifest.metadata.name, pod.manifest.metadata.namespace, container.name, new Date()));
       try {
-        const written = await writeCrioArchive(
-          target,
-          {
-            imagesDir,
-            dumpLog: join(work, "dump.log"),
-            statsDump: join(work, "stats-dump"),
-            config: configDump,
-            spec,
-            bindMounts,
-            rootfsDiffTar: diff.files.length > 0 ? diffTar : undefined,
-            deletedFiles: diff.deleted.length > 0 ? diff.deleted : undefined,
-            containerLog: container.logPath,
-            ...(logBytes !== undefined ? { containerLogBytes: logBytes } : {}),
-          },
-          { signal: abort.signal },
-        );
+        const written = await writeContainerArchive(target, { container, spec, bindMounts, work, diff, diffTar, logBytes, statsDump: true, signal: abort.signal });
         steps.mark("archive");
         req.onPhases?.(steps.done());
         return written;
@@ -156,8 +125,64 @@ export async function checkpointContainer(req: ContainerCheckpointRequest): Prom
   }
 }
 
+/** The container's file changes against its image layers, taken while it is frozen. */
+export function containerRootfsDiff(runtime: PodRuntime, container: ContainerRecord, spec: Record<string, unknown>, diffTar: string, signal?: AbortSignal) {
+  return rootfsDiff(rootfsPaths(runtime.containerDir(container.id)).upper, diffTar, {
+    exclude: rootfsDiffExcludes(spec),
+    lowerDirs: [...container.layers].reverse(),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** What a dumped container's archive is made of: CRIU's work directory (images in `work/checkpoint`) and the rest. */
+export interface DumpedContainer {
+  container: ContainerRecord;
+  spec: Record<string, unknown>;
+  bindMounts: Awaited<ReturnType<typeof bindMountsOf>>;
+  work: string;
+  diff: Awaited<ReturnType<typeof rootfsDiff>>;
+  diffTar: string;
+  /** The log's size at the freeze. */
+  logBytes: number | undefined;
+  /** CRIU writes its statistics when the dump ends; a lazy dump's archive is made before that. */
+  statsDump: boolean;
+  signal?: AbortSignal;
+}
+
+/** The container's CRI-O archive at `target` (a TargetExistsError when the name is taken). */
+export function writeContainerArchive(target: string, d: DumpedContainer): Promise<{ path: string; bytes: number }> {
+  const { container, spec, work } = d;
+  const config = {
+    id: container.id,
+    name: (spec.annotations as Record<string, string> | undefined)?.["io.kubernetes.cri-o.Name"] ?? container.name,
+    rootfsImage: container.image.reference,
+    rootfsImageRef: container.image.imageId,
+    rootfsImageName: container.image.name,
+    runtime: "runc",
+    createdTime: container.createdAt,
+    checkpointedTime: new Date().toISOString(),
+    restored: container.restoredFrom !== undefined,
+  };
+  return writeCrioArchive(
+    target,
+    {
+      imagesDir: join(work, "checkpoint"),
+      dumpLog: join(work, "dump.log"),
+      ...(d.statsDump ? { statsDump: join(work, "stats-dump") } : {}),
+      config,
+      spec,
+      bindMounts: d.bindMounts,
+      rootfsDiffTar: d.diff.files.length > 0 ? d.diffTar : undefined,
+      deletedFiles: d.diff.deleted.length > 0 ? d.diff.deleted : undefined,
+      containerLog: container.logPath,
+      ...(d.logBytes !== undefined ? { containerLogBytes: d.logBytes } : {}),
+    },
+    d.signal ? { signal: d.signal } : {},
+  );
+}
+
 /** runc says only that CRIU failed; CRIU's log says why. The first error line goes into the message. */
-async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
+export async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
   const why = criuLogError(await readFile(dumpLog, "utf8").catch(() => ""));
   if (!(err instanceof Error)) return err;
   // runc points at its log file, which goes away with the work directory.

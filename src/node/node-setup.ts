@@ -4,7 +4,7 @@
  * The settings are a zod schema because they come from the command line.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -42,6 +42,9 @@ export const NodeSettingsSchema = z.object({
   sealRecipients: z.array(z.string()).default([]),
   /** age identity file that opens sealed archives given to restore. */
   sealIdentity: z.string().optional(),
+  /** This node's client certificate and key (PEM files), to fetch a lazy migration from another node. */
+  peerClientCertificate: z.string().optional(),
+  peerClientKey: z.string().optional(),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -102,11 +105,16 @@ export async function openNodeAgent(
     memoryWorkDir: settings.memoryWorkDir === "" ? undefined : (settings.memoryWorkDir ?? defaultMemoryWorkDir(settings.root)),
     ...archiveOpen,
   });
+  const peer =
+    settings.peerClientCertificate !== undefined && settings.peerClientKey !== undefined
+      ? { peerCredentials: { cert: readFileSync(settings.peerClientCertificate, "utf8"), key: readFileSync(settings.peerClientKey, "utf8") } }
+      : {};
   return NodeAgent.open({
     nodeName: settings.nodeName,
     root: settings.root,
     checkpointsDir: settings.checkpointsDir,
     runtime,
+    ...peer,
     maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
     log,
     publishing,

@@ -23,6 +23,8 @@ import { applyRootMode, runtimeFileBinds, isArchivePath, isCheckpointLayout, pla
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
 import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
 import { readFile } from "node:fs/promises";
+import { startLazyPagesDaemon, type LazyPagesDaemon } from "./lazy-pages-daemon.js";
+import type { LazySource, RestoredCopy } from "./lazy-restore.js";
 
 export interface ImageSource {
   ensure(reference: string, opts?: { pullPolicy?: "Always" | "IfNotPresent" | "Never" }): Promise<ResolvedImage>;
@@ -146,24 +148,37 @@ export class PodRuntime {
    * Creates and starts one of the pod's containers; returns its record. When the container's image is
    * a checkpoint archive on this node, the container is restored from it instead (CRI-O's rule).
    */
-  async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
+  async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, lazy?: LazySource): Promise<ContainerRecord> {
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
     const criu = this.runc.criu ?? "criu";
     const steps = stepTimer();
-    const found = await this.checkpointLocation(c.image, pullPolicy);
-    steps.mark("image");
-    const plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc", this.opts.archiveOpen) : undefined;
+    // Lazily: the checkpoint (without its memory pages) comes from the source node, and the
+    // container's image is its base image.
+    const lazyArchive = lazy ? join(this.root, "tmp", `lazy-${randomBytes(8).toString("hex")}.tar`) : undefined;
+    let plan: RestorePlan | undefined;
     try {
+      let found: { checkpoint?: string; image?: ResolvedImage };
+      if (lazy && lazyArchive) {
+        mkdirSync(dirname(lazyArchive), { recursive: true, mode: 0o700 });
+        await lazy.fetchArchive(lazyArchive);
+        found = { checkpoint: lazyArchive };
+        steps.mark("archive");
+      } else {
+        found = await this.checkpointLocation(c.image, pullPolicy);
+        steps.mark("image");
+      }
+      plan = found.checkpoint !== undefined ? await planRestore(found.checkpoint, criu, "runc", this.opts.archiveOpen) : undefined;
       if (!plan) return await this.createContainer(pod, c, restartCount, found.image!, undefined);
       steps.mark("plan");
       if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
-      const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy });
+      const base = await this.opts.images.ensure(lazy ? c.image : plan.baseImage, { pullPolicy });
       steps.mark("base image");
-      const record = await this.createContainer(pod, c, restartCount, base, plan, steps);
-      this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...steps.done() });
+      const record = await this.createContainer(pod, c, restartCount, base, plan, steps, lazy);
+      this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...(lazy ? { lazy: true } : {}), ...steps.done() });
       return record;
     } finally {
       plan?.checkpoint.close();
+      if (lazyArchive) rmSync(lazyArchive, { force: true });
     }
   }
 
@@ -214,6 +229,7 @@ export class PodRuntime {
     image: ResolvedImage,
     plan: RestorePlan | undefined,
     steps?: StepTimer,
+    lazy?: LazySource,
   ): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
     const pause = await this.runc.state(sandbox.id);
@@ -265,7 +281,7 @@ export class PodRuntime {
         (spec.annotations as Record<string, string>)["org.criu.config"] = join(dir, "criu-restore.conf");
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, logPath, imagesDir);
+      await this.startShim(id, logPath, imagesDir, lazy);
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
       await this.removeContainer(id).catch(() => undefined);
@@ -277,7 +293,7 @@ export class PodRuntime {
       createdAt,
       restartCount,
       logPath,
-      image: { reference: plan ? plan.baseImage : c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
+      image: { reference: plan && !lazy ? plan.baseImage : c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
       layers: image.layers,
       finished: false,
       ...(plan ? { restoredFrom: plan.archive } : {}),
@@ -298,16 +314,51 @@ export class PodRuntime {
     }
   }
 
-  /** Starts the container's shim detached and waits until runc reports the container running. */
-  private async startShim(id: string, logPath: string, restoreFrom?: string): Promise<void> {
+  /**
+   * Starts the container's shim detached and waits until runc reports the container running. A
+   * lazy restore first starts CRIU's lazy-pages daemon in the restore's work directory, where
+   * `runc restore --lazy-pages` finds it, and has `lazy` connect it to the source.
+   */
+  private async startShim(id: string, logPath: string, restoreFrom?: string, lazy?: LazySource): Promise<void> {
     const dir = this.containerDir(id);
+    const work = join(dir, "restore-work");
     const config: ShimConfig = {
-      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, join(dir, "restore-work")) : this.runc.runArgv(id, dir),
+      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, work, lazy !== undefined) : this.runc.runArgv(id, dir),
       env: Object.fromEntries(Object.entries(this.runc.env()).filter((e): e is [string, string] => e[1] !== undefined)),
       logPath,
     };
     rmSync(join(dir, EXIT_STATUS), { force: true });
-    if (restoreFrom) mkdirSync(join(dir, "restore-work"), { recursive: true, mode: 0o700 });
+    if (restoreFrom) mkdirSync(work, { recursive: true, mode: 0o700 });
+    let daemon: LazyPagesDaemon | undefined;
+    if (restoreFrom && lazy) {
+      daemon = await startLazyPagesDaemon(this.runc.criu ?? "criu", restoreFrom, work);
+      try {
+        await lazy.carryPages(daemon, this.restoredCopy(id));
+      } catch (err) {
+        daemon.kill();
+        throw err;
+      }
+    }
+    try {
+      await this.runShim(id, dir, config, logPath, restoreFrom);
+    } catch (err) {
+      daemon?.kill();
+      throw err;
+    }
+  }
+
+  /** A restored container as a lazy transfer sees it: frozen before it is killed, so nothing runs on missing pages. */
+  private restoredCopy(id: string): RestoredCopy {
+    return {
+      running: async () => (await this.state(id))?.status === "running",
+      kill: async () => {
+        await this.runc.pause(id).catch(() => undefined);
+        await this.runc.kill(id, "KILL", true).catch(() => undefined);
+      },
+    };
+  }
+
+  private async runShim(id: string, dir: string, config: ShimConfig, logPath: string, restoreFrom: string | undefined): Promise<void> {
     writeFileSync(join(dir, SHIM_CONFIG), JSON.stringify(config));
     const [cmd, ...args] = [...this.opts.shimCommand, dir];
     const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir });

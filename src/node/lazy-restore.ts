@@ -1,0 +1,160 @@
+/**
+ * The target side of a lazy (post-copy) migration of one container. The checkpoint without its
+ * memory pages comes from the source node (GET /migrations/ID/archive); the runtime restores it with
+ * CRIU's lazy-pages daemon in the restore's work directory (pod-runtime.ts), and this carries the
+ * daemon's page-server connection to the source node over an upgraded HTTPS connection
+ * (GET /migrations/ID/pages): the daemon asks for each page on first touch and for the others in
+ * the background, and ends once every page is in.
+ *
+ * The source's container is ended by the daemon's close request alone (lazy-dump.ts), so it is let
+ * through only while the restored copy runs: a copy that died leaves the source to run again. When
+ * the connection breaks first, the copy is frozen and killed before the daemon learns of it: a
+ * daemon that ends gives up the copy's userfaultfds, and the copy would read zeros where pages never
+ * came.
+ */
+import type { Duplex } from "node:stream";
+import { Transform } from "node:stream";
+import { Checkpoint } from "../checkpoint/checkpoint.js";
+import { LAZY_TOKEN_HEADER, PAGES_PROTOCOL, type LazyTransfer } from "../kubelet-endpoint/lazy-migration-api.js";
+import { pageRanges, PE_LAZY, type ImageDir } from "../criu-images/index.js";
+import type { PeerClient } from "../node-client/peer-client.js";
+import type { LazyPagesDaemon } from "./lazy-pages-daemon.js";
+import { AnswerCounter, isCloseRequest, RequestFramer } from "./page-server-stream.js";
+
+/** The restored container, as the transfer needs it. */
+export interface RestoredCopy {
+  running(): Promise<boolean>;
+  /** Freezes it, then kills it: not one instruction runs after. */
+  kill(): Promise<void>;
+}
+
+/** Where a lazily restored container's checkpoint and pages come from (what the runtime calls). */
+export interface LazySource {
+  /** Writes the checkpoint without its memory pages (a CRI-O archive) to `path` (new file). */
+  fetchArchive(path: string): Promise<void>;
+  /** Connects the daemon's page connection to the source, before the restore starts. */
+  carryPages(daemon: LazyPagesDaemon, copy: RestoredCopy): Promise<void>;
+}
+
+/** Pages a lazy dump left out of its images, for the transfer to bring. */
+export function lazyPageCount(images: ImageDir): number {
+  let pages = 0;
+  for (const name of images.files.list()) {
+    if (!/^pagemap-\d+\.img$/.test(name)) continue;
+    for (const r of pageRanges(images.entries(name)).ranges) if (r.flags & PE_LAZY) pages += r.pages;
+  }
+  return pages;
+}
+
+export interface LazyRestoreOptions {
+  peer: PeerClient;
+  container: string;
+  /** The source's migration id and one-time token. */
+  id: string;
+  token: string;
+  log: (event: Record<string, unknown>) => void;
+  /** Told when the transfer failed and the copy was killed. */
+  onFailed: (why: string) => void;
+}
+
+export class LazyRestore implements LazySource {
+  private state: LazyTransfer["state"] = "restoring";
+  private error: string | undefined;
+  private totalPages = 0;
+  private readonly answers = new AnswerCounter();
+  private openedAt: number | undefined;
+  private endedAt: number | undefined;
+  private connection: Duplex | undefined;
+  private daemon: LazyPagesDaemon | undefined;
+  private copy: RestoredCopy | undefined;
+  private closeForwarded = false;
+  private settle!: () => void;
+  /** Settles when the transfer is done or failed. */
+  readonly ended = new Promise<void>((resolve) => (this.settle = resolve));
+
+  constructor(private readonly o: LazyRestoreOptions) {}
+
+  status(): LazyTransfer {
+    const until = this.endedAt ?? performance.now();
+    return {
+      container: this.o.container,
+      state: this.state,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      pages: this.answers.pages,
+      totalPages: this.totalPages,
+      bytes: this.answers.bytes,
+      ms: this.openedAt === undefined ? 0 : Math.round(until - this.openedAt),
+    };
+  }
+
+  async fetchArchive(path: string): Promise<void> {
+    await this.o.peer.download(`/migrations/${this.o.id}/archive`, { [LAZY_TOKEN_HEADER]: this.o.token }, path);
+    const cp = await Checkpoint.open(path);
+    try {
+      this.totalPages = lazyPageCount(cp.images);
+    } finally {
+      cp.close();
+    }
+  }
+
+  async carryPages(daemon: LazyPagesDaemon, copy: RestoredCopy): Promise<void> {
+    this.daemon = daemon;
+    this.copy = copy;
+    const connection = await this.o.peer.upgrade(`/migrations/${this.o.id}/pages`, { [LAZY_TOKEN_HEADER]: this.o.token }, PAGES_PROTOCOL);
+    this.connection = connection;
+    this.openedAt = performance.now();
+    this.state = "transferring";
+    connection.on("data", (chunk: Buffer) => this.answers.push(chunk));
+    connection.pipe(daemon.pages, { end: false });
+    const framer = new RequestFramer();
+    // The close request waits for a look at the copy: only a running copy may end the source.
+    const requests = new Transform({
+      transform: (chunk: Buffer, _enc, done) => {
+        void (async () => {
+          for (const r of framer.push(chunk)) {
+            if (isCloseRequest(r)) {
+              if (!(await copy.running())) return done(new Error("the restored container is not running: the source keeps its container"));
+              this.closeForwarded = true;
+            }
+            requests.push(r);
+          }
+          done();
+        })();
+      },
+    });
+    daemon.pages.pipe(requests).pipe(connection);
+    requests.on("error", (err) => connection.destroy(err));
+    daemon.pages.on("error", () => undefined);
+    connection.on("error", () => undefined);
+    connection.once("close", () => {
+      if (!this.closeForwarded) void this.fail("the page connection to the source broke");
+    });
+    void daemon.exited.then(async (r) => {
+      if (r.ok && this.closeForwarded) return this.done();
+      await this.fail(r.ok ? "the lazy-pages daemon ended before every page was in" : `criu lazy-pages: ${r.message}`);
+    });
+  }
+
+  private done(): void {
+    if (this.state !== "transferring") return;
+    this.state = "done";
+    this.endedAt = performance.now();
+    this.connection?.end();
+    this.o.log({ msg: "lazy migration: every page is in", id: this.o.id, ...this.status() });
+    this.settle();
+  }
+
+  /** The copy frozen and killed first, then the daemon and the connection ended. */
+  async fail(why: string): Promise<void> {
+    if (this.state === "done" || this.state === "failed") return;
+    this.state = "failed";
+    this.error = why;
+    this.endedAt = performance.now();
+    await this.copy?.kill().catch(() => undefined);
+    this.daemon?.kill();
+    this.connection?.destroy();
+    this.o.log({ msg: "lazy migration failed: the restored copy was killed", id: this.o.id, ...this.status() });
+    this.o.onFailed(why);
+    this.settle();
+  }
+}
