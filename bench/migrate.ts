@@ -29,16 +29,14 @@
  *
  * Env: BENCH_MIGRATE_RUNS (cold/restore pairs, and moves per pod; default 5), BENCH_MIGRATE_BIG_MB (1024).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { fmtMB, interrupted, median, table } from "./measure.js";
 import { buildMemhogImage, MEMHOG_PATH } from "./memhog.js";
 import { fatal, positiveInt, setBenchName } from "./preconditions.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 setBenchName("bench/migrate");
 const RUNS = positiveInt("BENCH_MIGRATE_RUNS", 5);
 const BIG_MB = positiveInt("BENCH_MIGRATE_BIG_MB", 1024);
@@ -48,6 +46,7 @@ const { haveNodeStack, makeNodeEnv } = await import("../test/support/node-agent.
 const { buildBusyboxLayout, haveRegistryTools, pushLayout, startRegistry } = await import("../test/support/oci-images.ts");
 const { makeTestHosts } = await import("../test/support/test-hosts.ts");
 const { counterPod } = await import("../test/support/test-pods.ts");
+const { runCkptAsync } = await import("../test/support/ckpt-cli.ts");
 type NodeEnv = import("../test/support/node-agent.ts").NodeEnv;
 type RunningAgent = import("../test/support/node-agent.ts").RunningAgent;
 type TestRegistry = import("../test/support/oci-images.ts").TestRegistry;
@@ -92,19 +91,6 @@ function timeMs(t: string): number {
   const m = /^(.*?)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(t);
   if (!m) throw new Error(`not an RFC3339 time: ${JSON.stringify(t)}`);
   return Date.parse(m[1]! + m[3]!) + Number(`0.${m[2] ?? "0"}`) * 1000;
-}
-
-/** bin/ckpt, without blocking this process (the agents' and the registry's output pipes must drain). */
-function ckptAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, "bin/ckpt"), args, { cwd: ROOT, env: { ...process.env, CKPT_DEBUG: "" }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 const stats = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
@@ -244,7 +230,7 @@ spec:
       stopIfInterrupted();
       const to: "A" | "B" = from === "A" ? "B" : "A";
       process.stderr.write(`bench/migrate: ${name} ${from}→${to} (${i + 1}/${RUNS})…\n`);
-      const r = await ckptAsync([
+      const r = await runCkptAsync([
         "migrate", `default/${name}`, "--from", nodes[from].url, "--to", nodes[to].url, "--registry", reg.host, "--format", "json",
         "--client-certificate", envA.alice.certFile, "--client-key", envA.alice.keyFile, "--insecure-skip-tls-verify",
       ]);
