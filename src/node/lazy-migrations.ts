@@ -4,6 +4,7 @@
  * LazyMigrationBackend. A container being moved is not restarted, checkpointed or resumed by
  * anyone else until its migration is over.
  */
+import { join } from "node:path";
 import { BackendError, type LazyMigrationBackend } from "../kubelet-endpoint/node-backend.js";
 import type { LazyDumpStarted, LazyDumpStatus, LazyRestoreBody, LazyRestoreStatus } from "../kubelet-endpoint/lazy-migration-api.js";
 import { criuFeature } from "../checkpoint/host-checks.js";
@@ -135,6 +136,8 @@ export class LazyMigrations implements LazyMigrationBackend {
           container: c.name,
           id: c.id,
           token: c.token,
+          dir: join(this.host.runtime.root, "tmp", `lazy-${c.id}`),
+          criu: this.host.runtime.runc.criu ?? "criu",
           log: this.host.log,
           // The copy is killed; the pod goes too once it was made (a pod that failed to start is removed by its maker).
           onFailed: () => {
@@ -143,6 +146,7 @@ export class LazyMigrations implements LazyMigrationBackend {
         }),
     );
     this.restores.set(`${namespace}/${name}`, transfers);
+    for (const t of transfers) t.start();
     try {
       const pod = await this.host.applyPod(text, new Map(transfers.map((t, i) => [req.containers[i]!.name, t])));
       started = true;

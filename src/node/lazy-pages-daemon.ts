@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import type { Socket } from "node:net";
+import { setPriority } from "node:os";
 import { join } from "node:path";
 import { criuLogError } from "./criu-log.js";
 import { afterStderr } from "./runc.js";
@@ -32,6 +33,9 @@ export async function startLazyPagesDaemon(criu: string, imagesDir: string, work
     ["lazy-pages", "--page-server", "--ps-socket", String(PAGE_SOCKET_FD), "--images-dir", imagesDir, "--work-dir", workDir, "--log-file", LAZY_PAGES_LOG],
     { stdio: ["ignore", "ignore", "pipe", "pipe"] },
   );
+  // Once the restore is done, the daemon polls without waiting for the pages it asked for: at a
+  // lower priority, it leaves the CPU to the agents that carry them.
+  if (child.pid !== undefined) setPriority(child.pid, 10);
   let stderr = "";
   child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
   let ended = false;

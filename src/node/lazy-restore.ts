@@ -1,10 +1,11 @@
 /**
  * The target side of a lazy (post-copy) migration of one container. The checkpoint without its
- * memory pages comes from the source node (GET /migrations/ID/archive); the runtime restores it with
- * CRIU's lazy-pages daemon in the restore's work directory (pod-runtime.ts), and this carries the
- * daemon's page-server connection to the source node over an upgraded HTTPS connection
- * (GET /migrations/ID/pages): the daemon asks for each page on first touch and for the others in
- * the background, and ends once every page is in.
+ * memory pages comes from the source node (GET /migrations/ID/archive) while this node makes the
+ * pod's sandbox; as soon as it is in, its images are written out, CRIU's lazy-pages daemon started
+ * on them and its page-server connection carried to the source node over an upgraded HTTPS
+ * connection (GET /migrations/ID/pages), while the runtime prepares the container; the runtime then
+ * runs `runc restore --lazy-pages` in the daemon's work directory (pod-runtime.ts). The daemon asks
+ * for each page on first touch and for the others in the background, and ends once every page is in.
  *
  * The source's container is ended by the daemon's close request alone (lazy-dump.ts), so it is let
  * through only while the restored copy runs: a copy that died leaves the source to run again. When
@@ -12,13 +13,16 @@
  * daemon that ends gives up the copy's userfaultfds, and the copy would read zeros where pages never
  * came.
  */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { Transform } from "node:stream";
 import { Checkpoint } from "../checkpoint/checkpoint.js";
 import { LAZY_TOKEN_HEADER, PAGES_PROTOCOL, type LazyTransfer } from "../kubelet-endpoint/lazy-migration-api.js";
 import { pageRanges, PE_LAZY, type ImageDir } from "../criu-images/index.js";
 import type { PeerClient } from "../node-client/peer-client.js";
-import type { LazyPagesDaemon } from "./lazy-pages-daemon.js";
+import { writeImages } from "./container-restore.js";
+import { startLazyPagesDaemon, type LazyPagesDaemon } from "./lazy-pages-daemon.js";
 import { AnswerCounter, isCloseRequest, RequestFramer } from "./page-server-stream.js";
 
 /** The restored container, as the transfer needs it. */
@@ -30,10 +34,12 @@ export interface RestoredCopy {
 
 /** Where a lazily restored container's checkpoint and pages come from (what the runtime calls). */
 export interface LazySource {
-  /** Writes the checkpoint without its memory pages (a CRI-O archive) to `path` (new file). */
-  fetchArchive(path: string): Promise<void>;
-  /** Connects the daemon's page connection to the source, before the restore starts. */
-  carryPages(daemon: LazyPagesDaemon, copy: RestoredCopy): Promise<void>;
+  /** The checkpoint without its memory pages (a CRI-O archive), as a file on this node. */
+  archive(): Promise<string>;
+  /** Once the lazy-pages daemon serves: its images and work directory, where `runc restore --lazy-pages` must run. */
+  daemon(): Promise<{ images: string; work: string }>;
+  /** The restored container, to be killed should the transfer break. */
+  attach(copy: RestoredCopy): void;
 }
 
 /** Pages a lazy dump left out of its images, for the transfer to bring. */
@@ -52,6 +58,9 @@ export interface LazyRestoreOptions {
   /** The source's migration id and one-time token. */
   id: string;
   token: string;
+  /** A new directory for the archive, its images and the daemon's work (removed when the transfer ends). */
+  dir: string;
+  criu: string;
   log: (event: Record<string, unknown>) => void;
   /** Told when the transfer failed and the copy was killed. */
   onFailed: (why: string) => void;
@@ -65,14 +74,20 @@ export class LazyRestore implements LazySource {
   private openedAt: number | undefined;
   private endedAt: number | undefined;
   private connection: Duplex | undefined;
-  private daemon: LazyPagesDaemon | undefined;
+  private lazyPages: LazyPagesDaemon | undefined;
   private copy: RestoredCopy | undefined;
   private closeForwarded = false;
+  private fetched: Promise<void> | undefined;
+  private serving: Promise<void> | undefined;
   private settle!: () => void;
-  /** Settles when the transfer is done or failed. */
-  readonly ended = new Promise<void>((resolve) => (this.settle = resolve));
+  /** Settles when the transfer is done or failed (the directory then removed). */
+  readonly ended = new Promise<void>((resolve) => (this.settle = resolve)).then(() => rm(this.o.dir, { recursive: true, force: true }));
 
   constructor(private readonly o: LazyRestoreOptions) {}
+
+  private get archivePath(): string {
+    return join(this.o.dir, "checkpoint.tar");
+  }
 
   status(): LazyTransfer {
     const until = this.endedAt ?? performance.now();
@@ -87,33 +102,78 @@ export class LazyRestore implements LazySource {
     };
   }
 
-  async fetchArchive(path: string): Promise<void> {
-    await this.o.peer.download(`/migrations/${this.o.id}/archive`, { [LAZY_TOKEN_HEADER]: this.o.token }, path);
-    const cp = await Checkpoint.open(path);
+  /**
+   * Starts it all: the archive fetched (the source writes it while this node makes the pod's
+   * sandbox), then its images written out and the daemon started and connected to the source.
+   */
+  start(): void {
+    if (this.fetched) return;
+    this.fetched = (async () => {
+      await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
+      await this.o.peer.download(`/migrations/${this.o.id}/archive`, { [LAZY_TOKEN_HEADER]: this.o.token }, this.archivePath);
+    })();
+    this.serving = this.fetched.then(() => this.serve());
+    this.fetched.catch(() => undefined);
+    this.serving.catch(() => undefined);
+  }
+
+  async archive(): Promise<string> {
+    this.start();
+    await this.fetched;
+    return this.archivePath;
+  }
+
+  async daemon(): Promise<{ images: string; work: string }> {
+    this.start();
+    await this.serving;
+    return { images: join(this.o.dir, "images"), work: join(this.o.dir, "work") };
+  }
+
+  attach(copy: RestoredCopy): void {
+    this.copy = copy;
+  }
+
+  private async serve(): Promise<void> {
+    const images = join(this.o.dir, "images");
+    const cp = await Checkpoint.open(this.archivePath);
     try {
       this.totalPages = lazyPageCount(cp.images);
+      await writeImages({ archive: this.archivePath, checkpoint: cp }, images);
     } finally {
       cp.close();
     }
+    const work = join(this.o.dir, "work");
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    const [daemon, connection] = await Promise.all([
+      startLazyPagesDaemon(this.o.criu, images, work),
+      this.o.peer.upgrade(`/migrations/${this.o.id}/pages`, { [LAZY_TOKEN_HEADER]: this.o.token }, PAGES_PROTOCOL),
+    ]).catch(async (err: Error) => {
+      await this.fail(err.message);
+      throw err;
+    });
+    this.lazyPages = daemon;
+    this.connection = connection;
+    if (this.state === "failed") {
+      daemon.kill();
+      connection.destroy();
+      throw new Error(this.error);
+    }
+    this.carry(daemon, connection);
   }
 
-  async carryPages(daemon: LazyPagesDaemon, copy: RestoredCopy): Promise<void> {
-    this.daemon = daemon;
-    this.copy = copy;
-    const connection = await this.o.peer.upgrade(`/migrations/${this.o.id}/pages`, { [LAZY_TOKEN_HEADER]: this.o.token }, PAGES_PROTOCOL);
-    this.connection = connection;
+  /** The daemon's requests to the source and the pages back; a close request only while the copy runs. */
+  private carry(daemon: LazyPagesDaemon, connection: Duplex): void {
     this.openedAt = performance.now();
     this.state = "transferring";
     connection.on("data", (chunk: Buffer) => this.answers.push(chunk));
     connection.pipe(daemon.pages, { end: false });
     const framer = new RequestFramer();
-    // The close request waits for a look at the copy: only a running copy may end the source.
     const requests = new Transform({
       transform: (chunk: Buffer, _enc, done) => {
         void (async () => {
           for (const r of framer.push(chunk)) {
             if (isCloseRequest(r)) {
-              if (!(await copy.running())) return done(new Error("the restored container is not running: the source keeps its container"));
+              if (!(await this.copy?.running())) return done(new Error("the restored container is not running: the source keeps its container"));
               this.closeForwarded = true;
             }
             requests.push(r);
@@ -151,7 +211,7 @@ export class LazyRestore implements LazySource {
     this.error = why;
     this.endedAt = performance.now();
     await this.copy?.kill().catch(() => undefined);
-    this.daemon?.kill();
+    this.lazyPages?.kill();
     this.connection?.destroy();
     this.o.log({ msg: "lazy migration failed: the restored copy was killed", id: this.o.id, ...this.status() });
     this.o.onFailed(why);

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
@@ -21,9 +21,8 @@ import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
 import { applyRootMode, runtimeFileBinds, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
-import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
+import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/shim-files.js";
 import { readFile } from "node:fs/promises";
-import { startLazyPagesDaemon, type LazyPagesDaemon } from "./lazy-pages-daemon.js";
 import type { LazySource, RestoredCopy } from "./lazy-restore.js";
 
 export interface ImageSource {
@@ -55,6 +54,18 @@ export interface PodRuntimeOptions {
   memoryWorkDir?: string;
   /** Opens sealed archives given to restore (the node's age identity). */
   archiveOpen?: OpenOptions;
+}
+
+/** A shim process started ahead of its configuration. */
+interface StartingShim {
+  id: string;
+  /** The end of its stderr, until the container runs. */
+  stderr: string;
+  /** Its exit code once it ended (null: killed by a signal). */
+  ended: number | null | undefined;
+  kill(): void;
+  /** The container runs: its stderr is no longer read. */
+  running(): void;
 }
 
 export class RuntimeError extends Error {
@@ -114,9 +125,11 @@ export class PodRuntime {
     const id = newId();
     const netns = `ckpt-${id.slice(0, 12)}`;
     const ip = await this.opts.network.setUp(id, netns);
+    let shim: StartingShim | undefined;
     try {
       const dir = this.containerDir(id);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      shim = this.spawnShim(id);
       const hostname = manifest.spec.hostname ?? manifest.metadata.name;
       const spec = runtimeSpec({
         rootfs: this.pauseRootfs(),
@@ -135,9 +148,10 @@ export class PodRuntime {
       });
       (spec.root as { readonly: boolean }).readonly = true;
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, join(dir, "sandbox.log"));
+      await this.startShim(shim!, join(dir, "sandbox.log"));
       return { id, netns, ip, createdAt: new Date().toISOString() };
     } catch (err) {
+      shim?.kill();
       await this.removeContainer(id).catch(() => undefined);
       await this.opts.network.tearDown(id, netns).catch(() => undefined);
       throw err;
@@ -154,14 +168,14 @@ export class PodRuntime {
     const steps = stepTimer();
     // Lazily: the checkpoint (without its memory pages) comes from the source node, and the
     // container's image is its base image.
-    const lazyArchive = lazy ? join(this.root, "tmp", `lazy-${randomBytes(8).toString("hex")}.tar`) : undefined;
     let plan: RestorePlan | undefined;
+    // Lazily, the base image is known before the checkpoint arrives: made ready meanwhile.
+    const lazyBase = lazy ? this.opts.images.ensure(c.image, { pullPolicy }) : undefined;
+    lazyBase?.catch(() => undefined);
     try {
       let found: { checkpoint?: string; image?: ResolvedImage };
-      if (lazy && lazyArchive) {
-        mkdirSync(dirname(lazyArchive), { recursive: true, mode: 0o700 });
-        await lazy.fetchArchive(lazyArchive);
-        found = { checkpoint: lazyArchive };
+      if (lazy) {
+        found = { checkpoint: await lazy.archive() };
         steps.mark("archive");
       } else {
         found = await this.checkpointLocation(c.image, pullPolicy);
@@ -171,14 +185,13 @@ export class PodRuntime {
       if (!plan) return await this.createContainer(pod, c, restartCount, found.image!, undefined);
       steps.mark("plan");
       if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
-      const base = await this.opts.images.ensure(lazy ? c.image : plan.baseImage, { pullPolicy });
+      const base = await (lazyBase ?? this.opts.images.ensure(plan.baseImage, { pullPolicy }));
       steps.mark("base image");
       const record = await this.createContainer(pod, c, restartCount, base, plan, steps, lazy);
       this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...(lazy ? { lazy: true } : {}), ...steps.done() });
       return record;
     } finally {
       plan?.checkpoint.close();
-      if (lazyArchive) rmSync(lazyArchive, { force: true });
     }
   }
 
@@ -242,6 +255,8 @@ export class PodRuntime {
     const logPath = join(this.root, "logs", `${ns}_${podName}_${uid}`, c.name, `${restartCount}.log`);
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
     const createdAt = new Date().toISOString();
+    // Started now, it waits for its configuration: node's start-up overlaps the work below.
+    const shim = this.spawnShim(id);
     try {
       const binds = plan
         ? [...restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)), ...runtimeFileBinds(plan.mounts, dir, { hostname: manifest.spec.hostname ?? podName, ip: sandbox.ip })]
@@ -249,7 +264,10 @@ export class PodRuntime {
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
       steps?.mark("rootfs");
-      const imagesDir = plan ? await prepareRestore(plan, dir, logPath) : undefined;
+      // Lazily, the images are the lazy-pages daemon's (written out as soon as they arrived).
+      const lazyPages = lazy ? await lazy.daemon() : undefined;
+      if (lazy) steps?.mark("lazy-pages daemon");
+      const imagesDir = plan ? await prepareRestore(plan, dir, logPath, lazyPages?.images) : undefined;
       steps?.mark("images and file changes");
       const hostname = manifest.spec.hostname ?? podName;
       const labels = {
@@ -281,9 +299,11 @@ export class PodRuntime {
         (spec.annotations as Record<string, string>)["org.criu.config"] = join(dir, "criu-restore.conf");
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, logPath, imagesDir, lazy);
+      if (lazy) lazy.attach(this.restoredCopy(id));
+      await this.startShim(shim, logPath, imagesDir, lazyPages?.work);
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
+      shim.kill();
       await this.removeContainer(id).catch(() => undefined);
       throw err;
     }
@@ -315,36 +335,44 @@ export class PodRuntime {
   }
 
   /**
-   * Starts the container's shim detached and waits until runc reports the container running. A
-   * lazy restore first starts CRIU's lazy-pages daemon in the restore's work directory, where
-   * `runc restore --lazy-pages` finds it, and has `lazy` connect it to the source.
+   * Writes the shim's configuration and waits until runc reports the container running. A lazy
+   * restore (`lazyWork`) runs in the work directory of its lazy-pages daemon, where runc finds it.
    */
-  private async startShim(id: string, logPath: string, restoreFrom?: string, lazy?: LazySource): Promise<void> {
+  private async startShim(shim: StartingShim, logPath: string, restoreFrom?: string, lazyWork?: string): Promise<void> {
+    const id = shim.id;
     const dir = this.containerDir(id);
-    const work = join(dir, "restore-work");
+    const work = lazyWork ?? join(dir, "restore-work");
     const config: ShimConfig = {
-      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, work, lazy !== undefined) : this.runc.runArgv(id, dir),
+      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, work, lazyWork !== undefined) : this.runc.runArgv(id, dir),
       env: Object.fromEntries(Object.entries(this.runc.env()).filter((e): e is [string, string] => e[1] !== undefined)),
       logPath,
     };
     rmSync(join(dir, EXIT_STATUS), { force: true });
     if (restoreFrom) mkdirSync(work, { recursive: true, mode: 0o700 });
-    let daemon: LazyPagesDaemon | undefined;
-    if (restoreFrom && lazy) {
-      daemon = await startLazyPagesDaemon(this.runc.criu ?? "criu", restoreFrom, work);
-      try {
-        await lazy.carryPages(daemon, this.restoredCopy(id));
-      } catch (err) {
-        daemon.kill();
-        throw err;
-      }
-    }
-    try {
-      await this.runShim(id, dir, config, logPath, restoreFrom);
-    } catch (err) {
-      daemon?.kill();
-      throw err;
-    }
+    await this.runShim(shim, config, logPath, restoreFrom ? work : undefined);
+  }
+
+  /** A container's shim, started before its configuration is written (it waits for shim.json). */
+  private spawnShim(id: string): StartingShim {
+    const dir = this.containerDir(id);
+    const [cmd, ...args] = [...this.opts.shimCommand, dir];
+    // Without NODE_EXTRA_CA_CERTS, which node parses at start (tens of ms) and a shim never needs.
+    const { NODE_EXTRA_CA_CERTS: _certs, ...env } = process.env;
+    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir, env });
+    // The shim's own stderr is read only until the container runs: a shim that cannot start says why.
+    const shim: StartingShim = {
+      id,
+      stderr: "",
+      ended: undefined,
+      kill: () => {
+        if (shim.ended === undefined) child.kill("SIGKILL");
+      },
+      running: () => child.stderr!.destroy(),
+    };
+    child.stderr!.on("data", (b: Buffer) => (shim.stderr = (shim.stderr + b.toString()).slice(-2000)));
+    child.on("exit", (code) => (shim.ended = code));
+    child.unref();
+    return shim;
   }
 
   /** A restored container as a lazy transfer sees it: frozen before it is killed, so nothing runs on missing pages. */
@@ -358,34 +386,33 @@ export class PodRuntime {
     };
   }
 
-  private async runShim(id: string, dir: string, config: ShimConfig, logPath: string, restoreFrom: string | undefined): Promise<void> {
-    writeFileSync(join(dir, SHIM_CONFIG), JSON.stringify(config));
-    const [cmd, ...args] = [...this.opts.shimCommand, dir];
-    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir });
-    // The shim's own stderr is read only until the container runs: a shim that cannot start says why.
-    let shimError = "";
-    let shimEnded: number | null | undefined;
-    child.stderr!.on("data", (b: Buffer) => (shimError = (shimError + b.toString()).slice(-2000)));
-    child.on("exit", (code) => (shimEnded = code));
-    child.unref();
+  /** Hands the shim its configuration and waits until runc reports the container running. */
+  private async runShim(shim: StartingShim, config: ShimConfig, logPath: string, restoreWork: string | undefined): Promise<void> {
+    const id = shim.id;
+    const dir = this.containerDir(id);
+    // Renamed into place: the waiting shim reads it only whole.
+    writeFileSync(join(dir, `${SHIM_CONFIG}.tmp`), JSON.stringify(config));
+    renameSync(join(dir, `${SHIM_CONFIG}.tmp`), join(dir, SHIM_CONFIG));
     const deadline = Date.now() + 30_000;
     for (;;) {
       const exit = this.exitStatus(id);
-      if (!exit && shimEnded !== undefined) {
-        throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shimEnded}): ${shimError.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
+      if (!exit && shim.ended !== undefined) {
+        throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shim.ended}): ${shim.stderr.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
       }
       if (exit) {
         // runc says only that CRIU failed; CRIU's restore log says why.
-        const why = restoreFrom ? criuLogError(readFileSafe(join(dir, "restore-work", "restore.log"))) : undefined;
+        const why = restoreWork ? criuLogError(readFileSafe(join(restoreWork, "restore.log"))) : undefined;
         throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${why ? `CRIU: ${why}` : tail(logPath)}`);
       }
-      const st = await this.runc.state(id).catch(() => undefined);
+      // runc writes its state file once the container exists (a restore's, once CRIU is done):
+      // looked for often and cheaply, since a restore is a pod's downtime; runc asked only then.
+      const st = existsSync(join(this.runc.root, id, "state.json")) ? await this.runc.state(id).catch(() => undefined) : undefined;
       if (st?.status === "running") {
-        child.stderr!.destroy();
+        shim.running();
         return;
       }
       if (Date.now() > deadline) throw new RuntimeError(`container ${id.slice(0, 12)} did not start within 30 s: ${tail(logPath)}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
