@@ -29,6 +29,8 @@ import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js
 import { podObject } from "./pod-status.js";
 import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
 import { LazyMigrations } from "./lazy-migrations.js";
+import { removeCriuNetworkLock } from "./criu-network-lock.js";
+import { netnsPath } from "./pod-network.js";
 import type { LazySource } from "./lazy-restore.js";
 
 export interface AgentOptions extends CommonAgentOptions {
@@ -74,6 +76,13 @@ export class NodeAgent implements NodeBackend {
         this.state.save(record);
         this.log({ msg: "container moved to another node", pod: key(record.manifest), container: container.name });
       },
+      pagesIn: (namespace, pod, name) => {
+        const live = this.pods.get(`${namespace}/${pod}`);
+        const container = live?.record.containers.find((c) => c.name === name);
+        if (!live || !container?.awaitingPages) return;
+        delete container.awaitingPages;
+        this.state.save(live.record);
+      },
       ...(opts.peerCredentials ? { peerCredentials: opts.peerCredentials } : {}),
       log: this.log,
     });
@@ -93,10 +102,31 @@ export class NodeAgent implements NodeBackend {
       [...agent.pods.values()].flatMap((p) => [p.record.sandbox.id, ...p.record.containers.map((c) => c.id)]),
     );
     if (resumed.length) agent.log({ msg: "resumed containers an interrupted checkpoint left paused", containers: resumed });
+    await agent.recoverLazyMigrations(resumed);
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
     agent.timer.unref();
     return agent;
+  }
+
+  /**
+   * After a stop in the middle of lazy migrations: a dumped container that was resumed runs without
+   * CRIU's network lock; a pod restored lazily whose pages had not all come goes (its transfer broke
+   * with this agent, so the source runs on).
+   */
+  private async recoverLazyMigrations(resumed: readonly string[]): Promise<void> {
+    for (const live of [...this.pods.values()]) {
+      const { record } = live;
+      if (record.containers.some((c) => resumed.includes(c.id)) && (await removeCriuNetworkLock(netnsPath(record.sandbox.netns)).catch(() => false))) {
+        this.log({ msg: "CRIU's network lock, left by an interrupted checkpoint, lifted", pod: key(record.manifest) });
+      }
+      if (record.containers.some((c) => c.awaitingPages && !c.finished)) {
+        this.log({ msg: "a lazy migration to this node was cut short by the agent's stop: its pod is removed, the source runs on", pod: key(record.manifest) });
+        await this.deletePod(record.manifest.metadata.namespace, record.manifest.metadata.name).catch((err: Error) =>
+          this.log({ msg: "removing the pod of a cut lazy migration failed", pod: key(record.manifest), error: err.message }),
+        );
+      }
+    }
   }
 
   /** Stops reconciling. Containers keep running: they belong to the node, not to this process. */

@@ -8,15 +8,15 @@
  * What CRIU 4.2 does when the page connection ends (measured, see page-server-stream.ts): a close
  * request from the target's lazy-pages daemon ends the transfer and the source's tasks are killed;
  * a request it does not know fails the transfer and the tasks run again, memory untouched (pages
- * are only ever copied out), but behind CRIU's network lock; a plain end of the connection counts as
- * a finished transfer. So the agent carries the target's requests whole, lets a close request
+ * are only ever copied out), but behind CRIU's network lock if it took one (a lazy dump takes none
+ * unless the pod's established connections are dumped); a plain end of the connection counts as a
+ * finished transfer. So the agent carries the target's requests whole, lets a close request
  * through only as the target sends it (the target sends it only when its copy runs with every page,
  * see lazy-restore.ts), and answers any other end, a timeout or a cancel with an unknown request.
  * A process that holds a copy of the agent's end keeps a crash of the agent from looking like the
  * end of the transfer: CRIU then waits, frozen, until the restarted agent kills it, which resumes
- * the tasks too. After a failure the network lock is lifted and the container resumed.
+ * the tasks too. After a failure any network lock is lifted and the container resumed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -34,6 +34,7 @@ import type { PipeMaxSize } from "./pipe-max-size.js";
 import { netnsPath } from "./pod-network.js";
 import { memoryUsage, type PodRuntime } from "./pod-runtime.js";
 import { LAZY_PAGE_SOCKET_FD, type LazyCheckpoint } from "./runc.js";
+import { holdWhileAlive, type SocketHolder } from "./socket-holder.js";
 import { stepTimer } from "./step-timer.js";
 
 export interface LazyDumpOptions {
@@ -68,7 +69,7 @@ export class LazyDump {
   private readonly durations: Record<string, number> = {};
   private readonly claimed = new Set<"archive" | "pages">();
   private lazy: LazyCheckpoint | undefined;
-  private holder: ChildProcess | undefined;
+  private holder: SocketHolder | undefined;
   private connection: Duplex | undefined;
   /** The target's close request went through: the end of the connection is the end of the transfer. */
   private closing = false;
@@ -194,7 +195,10 @@ export class LazyDump {
         const spec = runtime.bundleSpec(id);
         const bindMounts = await bindMountsOf(spec);
         const criuConfig = join(work, "criu-lazy.conf");
-        await writeFile(criuConfig, `ps-socket ${LAZY_PAGE_SOCKET_FD}\n`, { mode: 0o600 });
+        // No network lock unless connections are dumped: the pod's address changes with the move,
+        // and a source that runs on after a failed transfer needs none lifted (CRIU would leave it).
+        const lock = this.o.tcpEstablished ? "" : "network-lock skip\n";
+        await writeFile(criuConfig, `ps-socket ${LAZY_PAGE_SOCKET_FD}\n${lock}`, { mode: 0o600 });
         const diffTar = join(work, "rootfs-diff.tar");
         steps.mark("prepare");
         await runtime.runc.pause(id);
@@ -213,7 +217,7 @@ export class LazyDump {
             });
             // Written to after CRIU may have gone (a failing request): nothing to report then.
             this.lazy.pages.on("error", () => undefined);
-            this.holdPageConnection(this.lazy);
+            this.holder = holdWhileAlive(this.lazy.pages, this.lazy.pid);
             await this.lazy.ready;
           })(),
         ]);
@@ -259,7 +263,7 @@ export class LazyDump {
       await this.runAgain(paused);
       this.o.onEnd(false);
     } finally {
-      this.holder?.kill("SIGKILL");
+      this.holder?.release();
       await releasePipes?.();
       await rm(work, { recursive: true, force: true });
     }
@@ -279,18 +283,5 @@ export class LazyDump {
     const st = await runtime.state(container.id);
     this.resumed = st?.status === "running";
     this.o.log({ msg: "lazy migration failed; the source runs on", target: this.target, id: this.id, error: this.error, resumed: this.resumed });
-  }
-
-  /**
-   * A process holding a copy of the agent's end of the page connection while runc runs: should the
-   * agent die, CRIU must not see the end of the connection (which it takes for a finished transfer).
-   */
-  private holdPageConnection(lazy: LazyCheckpoint): void {
-    this.holder = spawn("/bin/sh", ["-c", 'while kill -0 "$0" 2>/dev/null; do sleep 1; done', String(lazy.pid)], {
-      stdio: ["ignore", "ignore", "ignore", lazy.pages],
-      detached: true,
-    });
-    this.holder.on("error", () => undefined);
-    this.holder.unref();
   }
 }

@@ -29,6 +29,8 @@ export interface LazyMigrationHost {
   deletePod(namespace: string, name: string): Promise<void>;
   /** The container moved to another node: over here, and not to be restarted. */
   moved(record: PodRecord, container: ContainerRecord): void;
+  /** A lazily restored container has all its pages. */
+  pagesIn(namespace: string, pod: string, container: string): void;
   /** This node's client certificate and key (PEM), to reach a source node with. */
   peerCredentials?: { cert: string; key: string };
   log: (event: Record<string, unknown>) => void;
@@ -150,6 +152,7 @@ export class LazyMigrations implements LazyMigrationBackend {
     try {
       const pod = await this.host.applyPod(text, new Map(transfers.map((t, i) => [req.containers[i]!.name, t])));
       started = true;
+      for (const t of transfers) void t.ended.then(() => t.status().state === "done" && this.host.pagesIn(namespace, name, t.status().container));
       return pod;
     } catch (err) {
       // A transfer not over when the pod failed is over now: its source runs on.

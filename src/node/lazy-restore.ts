@@ -11,7 +11,8 @@
  * through only while the restored copy runs: a copy that died leaves the source to run again. When
  * the connection breaks first, the copy is frozen and killed before the daemon learns of it: a
  * daemon that ends gives up the copy's userfaultfds, and the copy would read zeros where pages never
- * came.
+ * came. For the same reason the daemon's connection is held by a process of its own should the
+ * agent die: the copy then waits for its pages until the restarted agent removes it.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,6 +24,7 @@ import { pageRanges, PE_LAZY, type ImageDir } from "../criu-images/index.js";
 import type { PeerClient } from "../node-client/peer-client.js";
 import { writeImages } from "./container-restore.js";
 import { startLazyPagesDaemon, type LazyPagesDaemon } from "./lazy-pages-daemon.js";
+import { holdWhileAlive, type SocketHolder } from "./socket-holder.js";
 import { AnswerCounter, isCloseRequest, RequestFramer } from "./page-server-stream.js";
 
 /** The restored container, as the transfer needs it. */
@@ -75,13 +77,17 @@ export class LazyRestore implements LazySource {
   private endedAt: number | undefined;
   private connection: Duplex | undefined;
   private lazyPages: LazyPagesDaemon | undefined;
+  private holder: SocketHolder | undefined;
   private copy: RestoredCopy | undefined;
   private closeForwarded = false;
   private fetched: Promise<void> | undefined;
   private serving: Promise<void> | undefined;
   private settle!: () => void;
   /** Settles when the transfer is done or failed (the directory then removed). */
-  readonly ended = new Promise<void>((resolve) => (this.settle = resolve)).then(() => rm(this.o.dir, { recursive: true, force: true }));
+  readonly ended = new Promise<void>((resolve) => (this.settle = resolve)).then(async () => {
+    this.holder?.release();
+    await rm(this.o.dir, { recursive: true, force: true });
+  });
 
   constructor(private readonly o: LazyRestoreOptions) {}
 
@@ -153,6 +159,7 @@ export class LazyRestore implements LazySource {
     });
     this.lazyPages = daemon;
     this.connection = connection;
+    this.holder = holdWhileAlive(daemon.pages, daemon.pid);
     if (this.state === "failed") {
       daemon.kill();
       connection.destroy();

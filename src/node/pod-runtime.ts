@@ -317,6 +317,7 @@ export class PodRuntime {
       layers: image.layers,
       finished: false,
       ...(plan ? { restoredFrom: plan.archive } : {}),
+      ...(lazy ? { awaitingPages: true } : {}),
     };
   }
 
@@ -470,8 +471,8 @@ export class PodRuntime {
 
 /**
  * After an agent crash: checkpoints that were in flight are dead ends (their requests are gone), so
- * their runc/CRIU processes are killed, their work directories removed, and any container left
- * paused by them is resumed.
+ * their runc/CRIU processes are killed (and the lazy-pages daemons of lazy restores), their work
+ * directories removed, and any container left paused by them is resumed.
  */
 export async function recoverInterruptedCheckpoints(runtime: PodRuntime, containerIds: string[]): Promise<string[]> {
   const killed: string[] = [];
@@ -483,7 +484,9 @@ export async function recoverInterruptedCheckpoints(runtime: PodRuntime, contain
       continue;
     }
     const rootAt = argv.indexOf("--root");
-    if (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint")) continue;
+    // A lazy restore's lazy-pages daemon works under the agent's tmp directory.
+    const lazyPages = argv.includes("lazy-pages") && argv.some((a) => a.startsWith(join(runtime.root, "tmp") + "/"));
+    if (!lazyPages && (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint"))) continue;
     try {
       // runc checkpoint runs in a process group of its own, with CRIU in it.
       process.kill(-Number(pid), "SIGKILL");

@@ -9,6 +9,7 @@
  * again with its memory, which never left it.
  */
 import { byteToString } from "../analyze/units.js";
+import { NodeClientError } from "../node-client/node-client.js";
 import { LazyDumpStartedSchema, LazyDumpStatusSchema, LazyRestoreStatusSchema, type LazyDumpStatus } from "../kubelet-endpoint/lazy-migration-api.js";
 import {
   baseImageOf,
@@ -199,14 +200,19 @@ async function sourcesMoved(o: LazyMigrationOptions, dumps: ReadonlyArray<{ id: 
 /** Calls off the source's dumps; says where the pod is now. */
 async function callOff(o: LazyMigrationOptions, dumps: ReadonlyArray<{ name: string; id: string }>): Promise<string> {
   const stuck: string[] = [];
+  const id = `${o.namespace}/${o.pod}`;
   for (const d of dumps) {
-    const status = await o.source
-      .json("DELETE", path("migrations", d.id))
-      .then((s) => LazyDumpStatusSchema.parse(s))
-      .catch((err: Error) => ({ state: "failed", resumed: false, error: err.message }) as Partial<LazyDumpStatus>);
+    let status: LazyDumpStatus;
+    try {
+      status = LazyDumpStatusSchema.parse(await o.source.json("DELETE", path("migrations", d.id)));
+    } catch (err) {
+      // Unreachable, its agent stopped: CRIU holds the container until the agent runs again and resumes it.
+      if (err instanceof NodeClientError && err.status === undefined) return `the source node did not answer (${err.message}): ${id} runs again there once its agent is back`;
+      stuck.push(`${d.name}: ${(err as Error).message}`);
+      continue;
+    }
     if (status.state === "moved") stuck.push(`${d.name} had moved already`);
     else if (status.resumed === false) stuck.push(`${d.name} could not be resumed (${status.error ?? "unknown"})`);
   }
-  const id = `${o.namespace}/${o.pod}`;
   return stuck.length ? `on ${o.source.server}: ${stuck.join(", ")}` : `${id} runs again on ${o.source.server} with its memory`;
 }
