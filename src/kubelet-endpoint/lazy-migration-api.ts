@@ -48,9 +48,9 @@ export const LazyRestoreBodySchema = z
     pod: z.record(z.string(), z.unknown()),
     source: z
       .object({
-        url: z.url({ protocol: /^https$/, error: "source.url: the source node's https:// endpoint" }),
+        url: z.url({ protocol: /^https$/, error: "the source node's https:// endpoint" }),
         /** SHA-256 fingerprint of the source's serving certificate, as the client saw it (AA:BB:…). */
-        fingerprint: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, "source.fingerprint: a SHA-256 certificate fingerprint (AA:BB:…)"),
+        fingerprint: z.string().regex(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/, "a SHA-256 certificate fingerprint (AA:BB:…)"),
       })
       .strict(),
     containers: z

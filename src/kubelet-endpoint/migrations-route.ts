@@ -66,10 +66,11 @@ export async function migrationPagesRoute(ctx: RouteContext, params: Record<stri
 
 /** POST /lazy-restore */
 export async function lazyRestoreRoute(ctx: RouteContext): Promise<EndpointResponse> {
+  const lazy = lazyBackend(ctx);
   const body = await readJsonBody(ctx.req, ctx.settings.maxBodyBytes, LazyRestoreBodySchema);
   const meta = body.pod.metadata as { namespace?: unknown; name?: unknown } | undefined;
   ctx.note.target = `${String(meta?.namespace ?? "default")}/${String(meta?.name ?? "")}`;
-  return jsonResponse(201, await lazyBackend(ctx).restorePod(body));
+  return jsonResponse(201, await lazy.restorePod(body));
 }
 
 /** GET /lazy-restore/{namespace}/{pod} */

@@ -44,7 +44,7 @@ export class LazyMigrations implements LazyMigrationBackend {
   private readonly pipeMaxSize: PipeMaxSize;
 
   constructor(private readonly host: LazyMigrationHost) {
-    this.pipeMaxSize = new PipeMaxSize(host.log);
+    this.pipeMaxSize = new PipeMaxSize(host.log, join(host.runtime.root, "pipe-max-size.raised"));
   }
 
   /** Is this container being moved away (its dump not over)? */

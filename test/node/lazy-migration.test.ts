@@ -231,6 +231,8 @@ describe.skipIf(!stack)("ckpt migrate --mode lazy: the pod runs on the target at
     const last = await lastCount(b, "big");
     await countsOn(b, "big", last + 3);
     expect(await checksumNow(envB, b, "big")).toBe(before!.replace("before", "after"));
+    // The agent died holding fs.pipe-max-size raised: started again, it put it back.
+    expect(readFileSync("/proc/sys/fs/pipe-max-size", "utf8")).toBe(pipeMaxBefore);
   }, 300_000);
 
   it("--mode pre-copy is refused with the node's reason", async () => {
