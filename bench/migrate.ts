@@ -330,9 +330,10 @@ try {
   const lazyRatio = lazyBig / med("counter", "lazy");
   out.push("");
   out.push("Targets:");
-  out.push(`  counter stop-copy downtime < ${DOWNTIME_TARGET_MS} ms                 ${ms(counterDowntime)} ms  ${counterDowntime < DOWNTIME_TARGET_MS ? "met" : "MISSED"}`);
-  out.push(`  ${BIG_MB} MiB lazy downtime < ${LAZY_BIG_TARGET_MS} ms                  ${ms(lazyBig)} ms  ${lazyBig < LAZY_BIG_TARGET_MS ? "met" : "MISSED"}`);
-  out.push(`  ${BIG_MB} MiB lazy / counter lazy downtime <= ${LAZY_BIG_RATIO_TARGET}x      ${lazyRatio.toFixed(2)}x  ${lazyRatio <= LAZY_BIG_RATIO_TARGET ? "met" : "MISSED"}`);
+  const target = (what: string, value: string, met: boolean) => out.push(`  ${what.padEnd(48)} ${value.padStart(8)}  ${met ? "met" : "MISSED"}`);
+  target(`counter stop-copy downtime < ${DOWNTIME_TARGET_MS} ms`, `${ms(counterDowntime)} ms`, counterDowntime < DOWNTIME_TARGET_MS);
+  target(`${BIG_MB} MiB lazy downtime < ${LAZY_BIG_TARGET_MS} ms`, `${ms(lazyBig)} ms`, lazyBig < LAZY_BIG_TARGET_MS);
+  target(`${BIG_MB} MiB lazy / counter lazy downtime <= ${LAZY_BIG_RATIO_TARGET}x`, `${lazyRatio.toFixed(2)}x`, lazyRatio <= LAZY_BIG_RATIO_TARGET);
   out.push("");
   out.push("Notes:");
   out.push("  - Times of first lines are the node's log timestamps; a restored counter resumes in its `sleep 0.1`, so its first");

@@ -150,22 +150,24 @@ export class LazyRestore implements LazySource {
     }
     const work = join(this.o.dir, "work");
     await mkdir(work, { recursive: true, mode: 0o700 });
-    const [daemon, connection] = await Promise.all([
+    const [daemon, connection] = await Promise.allSettled([
       startLazyPagesDaemon(this.o.criu, images, work),
       this.o.peer.upgrade(`/migrations/${this.o.id}/pages`, { [LAZY_TOKEN_HEADER]: this.o.token }, PAGES_PROTOCOL),
-    ]).catch(async (err: Error) => {
-      await this.fail(err.message);
-      throw err;
-    });
-    this.lazyPages = daemon;
-    this.connection = connection;
-    this.holder = holdWhileAlive(daemon.pages, daemon.pid);
+    ]);
+    // Kept before anything else, so that a failure (now, or one that came meanwhile) ends both.
+    if (daemon.status === "fulfilled") {
+      this.lazyPages = daemon.value;
+      this.holder = holdWhileAlive(daemon.value.pages, daemon.value.pid);
+    }
+    if (connection.status === "fulfilled") this.connection = connection.value;
+    const failed = [daemon, connection].find((r) => r.status === "rejected");
+    if (failed) await this.fail((failed.reason as Error).message);
     if (this.state === "failed") {
-      daemon.kill();
-      connection.destroy();
+      this.lazyPages?.kill();
+      this.connection?.destroy();
       throw new Error(this.error);
     }
-    this.carry(daemon, connection);
+    this.carry(this.lazyPages!, this.connection!);
   }
 
   /** The daemon's requests to the source and the pages back; a close request only while the copy runs. */
