@@ -21,7 +21,8 @@ execFileSync(join(root, "node_modules/.bin/tsc"), ["-p", root], { stdio: "inheri
 
 await build({
   // The scan threads' entry sits beside main.js, where src/analyze/scan/scan-pool.ts looks for it.
-  entryPoints: { main: join(root, "src/cli/main.ts"), "scan-worker": join(root, "src/analyze/scan/scan-worker.ts") },
+  // The container shim has an entry of its own: it starts with each container, and must start fast.
+  entryPoints: { main: join(root, "src/cli/main.ts"), "scan-worker": join(root, "src/analyze/scan/scan-worker.ts"), shim: join(root, "src/node/shim/shim-main.ts") },
   outdir: next,
   bundle: true,
   splitting: true,

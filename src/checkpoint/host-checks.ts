@@ -7,6 +7,10 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { parseVersion } from "./versions.js";
 
+/** The pipe a lazy migration's page server asks for (CRIU's lazy pages need it whole). */
+export const LAZY_PIPE_BYTES = 4 << 20;
+export const PIPE_MAX_SIZE = "/proc/sys/fs/pipe-max-size";
+
 export type CheckStatus = "ok" | "warn" | "fail";
 
 export interface HostCheck {
@@ -42,6 +46,12 @@ async function run(cmd: string, args: string[]): Promise<{ ok: boolean; out: str
   }
 }
 
+/** `criu check --feature NAME`: whether this host has it, and CRIU's last word on it. */
+export async function criuFeature(criu: string, feature: string): Promise<{ supported: boolean; detail: string }> {
+  const r = await run(criu, ["check", "--feature", feature]);
+  return { supported: r.ok && /is supported/.test(r.out), detail: lastLine(r.out) };
+}
+
 /** Features of `criu check --feature` that decide what ckpt can do on this host. */
 const CRIU_FEATURES: ReadonlyArray<readonly [feature: string, purpose: string]> = [
   ["uffd-noncoop", "lazy (post-copy) migration"],
@@ -61,6 +71,7 @@ export async function checkHost(): Promise<HostCheck[]> {
   checks.push({ name: "kernel", status: "ok", detail: `Linux ${release()}` });
 
   const criu = criuPath();
+  const features = new Map<string, { supported: boolean; detail: string }>();
   const version = await run(criu, ["--version"]);
   const v = version.ok ? parseVersion(version.out) : undefined;
   if (!v) {
@@ -86,12 +97,12 @@ export async function checkHost(): Promise<HostCheck[]> {
         : { name: "criu check", status: "fail", detail: lastLine(check.out) || "criu check failed", fix: "see `criu check` output; a newer CRIU may be needed (" + SETUP_HINT + ")" },
     );
     for (const [feature, purpose] of CRIU_FEATURES) {
-      const r = await run(criu, ["check", "--feature", feature]);
-      const supported = r.ok && /is supported/.test(r.out);
+      const f = await criuFeature(criu, feature);
+      features.set(feature, f);
       checks.push({
         name: `feature ${feature}`,
-        status: supported ? "ok" : "warn",
-        detail: supported ? `supported (${purpose})` : `not available: ${purpose} will not work (${lastLine(r.out)})`,
+        status: f.supported ? "ok" : "warn",
+        detail: f.supported ? `supported (${purpose})` : `not available: ${purpose} will not work (${f.detail})`,
       });
     }
   }
@@ -113,18 +124,29 @@ export async function checkHost(): Promise<HostCheck[]> {
           fix: "apt-get install iptables",
         },
   );
-  const pipeMax = readNumber("/proc/sys/fs/pipe-max-size");
-  checks.push(
-    pipeMax !== undefined && pipeMax >= 4 << 20
-      ? { name: "pipe-max-size", status: "ok", detail: `${pipeMax} bytes` }
-      : {
-          name: "pipe-max-size",
-          status: "warn",
-          detail: `${pipeMax ?? "unknown"} bytes: lazy-pages migration needs at least 4 MiB`,
-          fix: "sysctl -w fs.pipe-max-size=4194304 (only while migrating lazily)",
-        },
-  );
+  const pipeMax = readNumber(PIPE_MAX_SIZE);
+  const pipeOk = pipeMax !== undefined && pipeMax >= LAZY_PIPE_BYTES;
+  checks.push({
+    name: "pipe-max-size",
+    status: "ok",
+    detail: pipeOk
+      ? `${pipeMax} bytes (a lazy migration's page server needs 4 MiB)`
+      : `${pipeMax ?? "unknown"} bytes: a lazy migration's page server needs 4 MiB; the node agent (root) raises it while it serves pages and puts it back after`,
+  });
+  checks.push(migrationMode("lazy migration", features.get("uffd-noncoop"), "ckpt migrate --mode lazy: the pages follow the restored pod (userfaultfd, CRIU lazy-pages)", isRoot || pipeOk));
+  const preCopy = migrationMode("pre-copy migration", features.get("mem_dirty_track"), "", true);
+  checks.push(preCopy.status === "ok" ? { ...preCopy, status: "warn", detail: "CRIU could track dirty memory here, but ckpt does not do pre-copy: use --mode lazy" } : preCopy);
   return checks;
+}
+
+/** Whether a migration mode works here, from the CRIU feature it rests on. */
+function migrationMode(name: string, feature: { supported: boolean; detail: string } | undefined, works: string, pipesOk: boolean): HostCheck {
+  if (!feature) return { name, status: "warn", detail: "unknown: CRIU does not run" };
+  if (!feature.supported) {
+    return { name, status: "warn", detail: `unavailable: CRIU cannot do it on this kernel (${feature.detail}); ckpt migrate --mode ${name.split(" ")[0]} is refused` };
+  }
+  if (!pipesOk) return { name, status: "warn", detail: "fs.pipe-max-size is under 4 MiB and only root can raise it", fix: "run the node agent as root" };
+  return { name, status: "ok", detail: works };
 }
 
 function lastLine(text: string): string {

@@ -53,6 +53,8 @@ function serveCommand(): Command {
     .option("--seal-identity <file>", "age identity file that opens sealed archives (ARCHIVE.tar.age) given to restore")
     .option("--pod-checkpoints-dir <dir>", "where pod checkpoints (PodCheckpoint objects) are written (default: pod-checkpoints beside --checkpoints-dir)")
     .option("--pod-checkpoint-timeout <seconds>", "the ceiling of a pod checkpoint's timeout, and the timeout of one that gives none", int("--pod-checkpoint-timeout"), 15)
+    .option("--peer-client-certificate <file>", "this node's client certificate (PEM), to fetch a lazy migration's pages from the source node")
+    .option("--peer-client-key <file>", "its key (PEM)")
     .option("--memory-work-dir <dir>", 'tmpfs directory for CRIU\'s images while archiving, when memory allows (default: under /dev/shm; "" keeps them on disk)')
     .action(async (o) => {
       const { openNodeAgent, NodeSettingsSchema } = await import("../node/node-setup.js");
@@ -79,7 +81,12 @@ function serveCommand(): Command {
         ...(o.sealIdentity !== undefined ? { sealIdentity: o.sealIdentity } : {}),
         ...(o.podCheckpointsDir ? { podCheckpointsDir: o.podCheckpointsDir } : {}),
         podCheckpointTimeoutSeconds: o.podCheckpointTimeout,
+        ...(o.peerClientCertificate !== undefined ? { peerClientCertificate: o.peerClientCertificate } : {}),
+        ...(o.peerClientKey !== undefined ? { peerClientKey: o.peerClientKey } : {}),
       });
+      if ((settings.peerClientCertificate === undefined) !== (settings.peerClientKey === undefined)) {
+        throw new UserError("--peer-client-certificate and --peer-client-key go together");
+      }
       if (settings.sealRecipients.length) {
         const { checkRecipient } = await import("../checkpoint/seal/file-key.js");
         for (const r of settings.sealRecipients) await checkRecipient(r);

@@ -28,6 +28,8 @@ const SUBRESOURCES: Array<[prefix: string, subresource: string]> = [
   ["/images/push", "checkpoint"],
   // Not a kubelet path (no API server here): PodCheckpoint objects, whose work is a checkpoint.
   ["/podcheckpoints", "checkpoint"],
+  // Not a kubelet path: a lazy migration's source side (its archive and pages also need its token).
+  ["/migrations", "checkpoint"],
 ];
 
 /** Kubelet's isSubpath: the path itself or below it, never a longer name ("/metricsx"). */

@@ -2,6 +2,7 @@
  * The plain request and response the endpoint's handler works on. Only https-server.ts knows Node's
  * http objects and TLS sockets; everything else, and every in-process test, speaks these.
  */
+import type { Duplex, Readable } from "node:stream";
 
 /** A client certificate the TLS layer received, with the verdict of checking it against the client CA. */
 export interface PresentedCertificate {
@@ -31,6 +32,13 @@ export interface EndpointResponse {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** A body too large to hold (a file): sent instead of `body`. */
+  stream?: Readable;
+  /**
+   * With status 101, to a request that asked to upgrade its connection: given the connection once
+   * the answer is written, to speak another protocol on it.
+   */
+  upgrade?: (connection: Duplex) => void;
 }
 
 export type RequestHandler = (req: EndpointRequest) => Promise<EndpointResponse>;

@@ -6,8 +6,10 @@
  * can still use a token (or be anonymous) and one with a bad one gets a 401, not a TLS alert.
  */
 import { createServer, type Server } from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { pipeline } from "node:stream/promises";
+import type { Duplex } from "node:stream";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import type { EndpointRequest, PresentedCertificate, RequestHandler } from "./http-types.js";
 import { textResponse } from "./http-types.js";
@@ -49,6 +51,8 @@ export function serveHttps(handler: RequestHandler, options: HttpsServeOptions):
     (req, res) => void respond(handler, req, res, options.onError),
   );
   server.setTimeout(LONG_REQUEST_MS);
+  // Requests with `Connection: Upgrade` come here instead; they are authenticated and routed alike.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(handler, req, socket, head, options.onError));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.address, () => {
@@ -59,19 +63,46 @@ export function serveHttps(handler: RequestHandler, options: HttpsServeOptions):
   });
 }
 
-async function respond(handler: RequestHandler, req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void): Promise<void> {
-  let response;
+/** The handler's answer; a handler that throws (a bug: it answers its own failures) is a 500. */
+async function answer(handler: RequestHandler, req: IncomingMessage, onError: (err: unknown) => void) {
   try {
-    response = await handler(toEndpointRequest(req));
+    return await handler(toEndpointRequest(req));
   } catch (err) {
     onError(err);
-    response = textResponse(500, "Internal Server Error");
+    return textResponse(500, "Internal Server Error");
   }
+}
+
+async function respond(handler: RequestHandler, req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void): Promise<void> {
+  const response = await answer(handler, req, onError);
   if (res.destroyed) return; // the client went away during a long checkpoint
   // A body left unread (refused before reading, or too large) cannot be skipped safely on a kept-alive connection.
   if (!req.complete) response.headers.Connection = "close";
   res.writeHead(response.status, response.headers);
-  res.end(response.body);
+  if (!response.stream) return void res.end(response.body);
+  // A client that goes away mid-body ends the stream; nothing is left to answer.
+  await pipeline(response.stream, res).catch(() => undefined);
+}
+
+async function upgrade(handler: RequestHandler, req: IncomingMessage, socket: Duplex, head: Buffer, onError: (err: unknown) => void): Promise<void> {
+  socket.on("error", () => undefined);
+  const response = await answer(handler, req, onError);
+  if (socket.destroyed) return;
+  if (response.status === 101 && response.upgrade) {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\n${headerLines({ ...response.headers, Connection: "Upgrade" })}\r\n`);
+    if (head.length) socket.unshift(head);
+    return response.upgrade(socket);
+  }
+  // Any other answer ends the connection: it was offered for another protocol.
+  const body = Buffer.from(response.body);
+  const headers = { ...response.headers, "Content-Length": String(body.length), Connection: "close" };
+  socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n${headerLines(headers)}\r\n`), body]));
+}
+
+function headerLines(headers: Record<string, string>): string {
+  return Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("");
 }
 
 function toEndpointRequest(req: IncomingMessage): EndpointRequest {

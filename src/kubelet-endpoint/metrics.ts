@@ -19,7 +19,7 @@ export function requestResult(status: number): RequestResult {
 const RESULTS: RequestResult[] = ["success", "invalid", "unauthorized", "forbidden", "not_found", "error"];
 
 // Known first path segments; anything else is "other", so clients cannot mint label values.
-const PATH_BUCKETS = new Set(["checkpoint", "pods", "metrics", "healthz"]);
+const PATH_BUCKETS = new Set(["checkpoint", "pods", "metrics", "healthz", "migrations", "lazy-restore"]);
 
 export function pathBucket(segments: readonly string[]): string {
   const first = segments[0] ?? "";

@@ -4,6 +4,9 @@
  * reaches into the other: the node agent (src/node/agent.ts) implements this, tests use a fake.
  */
 
+import type { Duplex, Readable } from "node:stream";
+import type { LazyDumpStarted, LazyDumpStatus, LazyRestoreBody, LazyRestoreStatus } from "./lazy-migration-api.js";
+
 /** A failure the endpoint turns into a status code: not-found → 404, invalid → 400, runtime → 500. */
 export class BackendError extends Error {
   override name = "BackendError";
@@ -68,8 +71,28 @@ export interface LogRequest {
   previous: boolean;
 }
 
+/** A lazy (post-copy) migration's two ends, on a node that can do them (lazy-migration-api.ts). */
+export interface LazyMigrationBackend {
+  /** Freezes the container and starts dumping everything but its memory; answers at once. */
+  startDump(req: { namespace: string; pod: string; container: string; timeoutSeconds: number }): Promise<LazyDumpStarted>;
+  dumpStatus(id: string): LazyDumpStatus;
+  /** The dump's archive once written; BackendError("not-found") for an unknown id, a wrong or spent token. */
+  dumpArchive(id: string, token: string): Promise<{ stream: Readable; bytes: number }>;
+  /** Takes over the connection that carries the dump's pages (once per token). */
+  dumpPages(id: string, token: string): (connection: Duplex) => void;
+  /** Calls the dump off unless every page is served: the container runs on here. */
+  cancelDump(id: string): Promise<LazyDumpStatus>;
+  /** Why pre-copy migration is not offered by this node. */
+  preCopyRefusal(): Promise<string>;
+  /** Makes the pod, its named containers restored lazily from the source node; answers once they run. */
+  restorePod(req: LazyRestoreBody): Promise<unknown>;
+  restoreStatus(namespace: string, pod: string): LazyRestoreStatus;
+}
+
 export interface NodeBackend {
   readonly nodeName: string;
+  /** Absent on a node that cannot migrate lazily (a CRI runtime's). */
+  readonly lazy?: LazyMigrationBackend;
   /**
    * Checkpoints one running container, leaving it running, and returns the archive. Throws
    * BackendError("not-found", "pod does not exist" | "container X does not exist") before any work,

@@ -8,6 +8,15 @@ import { containerLogsRoute } from "./container-logs-route.js";
 import { restoreRoute, resumeRoute } from "./restore-route.js";
 import { pullImageRoute, pushImageRoute } from "./images-route.js";
 import { applyPodCheckpointRoute, checkpointPodRoute, deletePodCheckpointRoute, getPodCheckpointRoute, listPodCheckpointsRoute } from "./pod-checkpoints-route.js";
+import {
+  cancelMigrationRoute,
+  lazyRestoreRoute,
+  lazyRestoreStatusRoute,
+  migrationArchiveRoute,
+  migrationPagesRoute,
+  migrationStatusRoute,
+  startMigrationRoute,
+} from "./migrations-route.js";
 import { HttpError } from "./http-error.js";
 import { textResponse, type EndpointResponse } from "./http-types.js";
 import type { Route, RouteContext } from "./route-context.js";
@@ -30,6 +39,12 @@ const ROUTES: RouteEntry[] = [
   { pattern: ["resume", ":namespace", ":pod", ":container"], methods: { POST: resumeRoute } },
   { pattern: ["images", "pull"], methods: { POST: pullImageRoute } },
   { pattern: ["images", "push"], methods: { POST: pushImageRoute } },
+  { pattern: ["migrations", ":namespace", ":pod", ":container"], methods: { POST: startMigrationRoute } },
+  { pattern: ["migrations", ":id"], methods: { GET: migrationStatusRoute, DELETE: cancelMigrationRoute } },
+  { pattern: ["migrations", ":id", "archive"], methods: { GET: migrationArchiveRoute } },
+  { pattern: ["migrations", ":id", "pages"], methods: { GET: migrationPagesRoute } },
+  { pattern: ["lazy-restore"], methods: { POST: lazyRestoreRoute } },
+  { pattern: ["lazy-restore", ":namespace", ":pod"], methods: { GET: lazyRestoreStatusRoute } },
   {
     pattern: ["metrics"],
     methods: { GET: async (ctx) => ({ status: 200, headers: { "Content-Type": ctx.metrics.contentType }, body: await ctx.metrics.text() }) },

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
+import type { TLSSocket } from "node:tls";
 
 export interface NodeClientOptions {
   server: string;
@@ -30,6 +31,7 @@ export class NodeClientError extends Error {
 export class NodeClient {
   private readonly agent: Agent;
   private readonly token: string | undefined;
+  private fingerprint: string | undefined;
 
   constructor(readonly opts: NodeClientOptions) {
     this.token = opts.token ?? (opts.tokenFile ? readFileSync(opts.tokenFile, "utf8").trim() : undefined);
@@ -44,6 +46,14 @@ export class NodeClient {
 
   get server(): string {
     return this.opts.server;
+  }
+
+  /**
+   * The SHA-256 fingerprint of the node's serving certificate, as seen by the last answer; a node
+   * handed it to reach this one talks to the same server the user did.
+   */
+  get serverFingerprint(): string | undefined {
+    return this.fingerprint;
   }
 
   /** The body of a 2xx answer; anything else throws NodeClientError. */
@@ -63,6 +73,7 @@ export class NodeClient {
           },
         },
         (res) => {
+          this.fingerprint = (res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 ?? this.fingerprint;
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("end", () => {

@@ -6,6 +6,17 @@ import { BackendError, type RestoreRequest } from "../kubelet-endpoint/node-back
 import type { OpenOptions } from "../checkpoint/archive/checkpoint-archive.js";
 import { isRegistryReference } from "../restore/image-target.js";
 import { checkpointedContainerName } from "./container-restore.js";
+import { ManifestError, parsePodManifest, type PodManifest } from "./pod-manifest.js";
+
+/** A pod manifest a client sent; one that does not parse is a 400 naming what is wrong. */
+export function requestedPodManifest(text: string): PodManifest {
+  try {
+    return parsePodManifest(text);
+  } catch (err) {
+    if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
+    throw err;
+  }
+}
 
 /** A 400 unless `ref` (the request's `field`) names an image in a registry: a client never chooses a path on the node. */
 export function requireRegistryReference(field: string, ref: string): void {

@@ -28,17 +28,23 @@ import { checkpointContainer, resume } from "./container-checkpoint.js";
 import { completeCheckpoint } from "./checkpoint-completion.js";
 import { publishImageCopy } from "./checkpoint-publish.js";
 import { ImageNotPresentError } from "./images/image-errors.js";
-import { requireRegistryReference, restoredContainerName } from "./agent-requests.js";
+import { requestedPodManifest, requireRegistryReference, restoredContainerName } from "./agent-requests.js";
 import { containerLogTail } from "./log-tail.js";
 import { keyedLocks } from "./keyed-locks.js";
 import { NodeState, type ContainerRecord, type PodRecord } from "./node-state.js";
-import { ManifestError, parsePodManifest, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
+import { restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type PodManifest } from "./pod-manifest.js";
 import { recoverInterruptedCheckpoints, type PodRuntime } from "./pod-runtime.js";
 import { podObject } from "./pod-status.js";
 import { cleanStaleTempFiles } from "../checkpoint/writer/index.js";
+import { LazyMigrations } from "./lazy-migrations.js";
+import { removeCriuNetworkLock } from "./criu-network-lock.js";
+import { netnsPath } from "./pod-network.js";
+import type { LazySource } from "./lazy-restore.js";
 
 export interface AgentOptions extends CommonAgentOptions {
   runtime: PodRuntime;
+  /** This node's client certificate and key (PEM), to fetch a lazy migration from another node. */
+  peerCredentials?: { cert: string; key: string };
 }
 
 interface LivePod {
@@ -61,6 +67,7 @@ export class NodeAgent implements NodeBackend {
   declare readonly getPodCheckpoint: NodeBackend["getPodCheckpoint"];
   declare readonly deletePodCheckpoint: NodeBackend["deletePodCheckpoint"];
   declare readonly checkpointPod: NodeBackend["checkpointPod"];
+  readonly lazy: LazyMigrations;
 
   private constructor(readonly opts: AgentOptions) {
     this.nodeName = opts.nodeName;
@@ -68,6 +75,32 @@ export class NodeAgent implements NodeBackend {
     this.checkpoints = pLimit(opts.maxConcurrentCheckpoints ?? 4);
     this.log = opts.log ?? (() => undefined);
     Object.assign(this, podCheckpointMethods(() => this.podCheckpoints, async (ns, name) => this.pods.has(`${ns}/${name}`), opts));
+    this.lazy = new LazyMigrations({
+      nodeName: opts.nodeName,
+      runtime: opts.runtime,
+      container: (namespace, pod, name) => {
+        const { live, container } = this.container(namespace, pod, name);
+        return { record: live.record, container };
+      },
+      tcpEstablished: (pod) => pod.manifest.metadata.annotations[TCP_ESTABLISHED_ANNOTATION] === "true",
+      hasPod: (namespace, name) => this.pods.has(`${namespace}/${name}`),
+      applyPod: (manifest, lazy) => this.applyPod(manifest, lazy),
+      deletePod: (namespace, name) => this.deletePod(namespace, name),
+      moved: (record, container) => {
+        container.finished = true;
+        this.state.save(record);
+        this.log({ msg: "container moved to another node", pod: key(record.manifest), container: container.name });
+      },
+      pagesIn: (namespace, pod, name) => {
+        const live = this.pods.get(`${namespace}/${pod}`);
+        const container = live?.record.containers.find((c) => c.name === name);
+        if (!live || !container?.awaitingPages) return;
+        delete container.awaitingPages;
+        this.state.save(live.record);
+      },
+      ...(opts.peerCredentials ? { peerCredentials: opts.peerCredentials } : {}),
+      log: this.log,
+    });
   }
 
   /** Loads the pods of an earlier run, re-attaches to their containers and starts reconciling. */
@@ -88,10 +121,31 @@ export class NodeAgent implements NodeBackend {
       sourcePod: async (ns, name) => agent.pods.get(`${ns}/${name}`)?.record,
       checkpoint: (req) => agent.checkpointWholePod(req),
     });
+    await agent.recoverLazyMigrations(resumed);
     await agent.reconcile();
     agent.timer = setInterval(() => void agent.reconcile(), opts.reconcileIntervalMs ?? 1000);
     agent.timer.unref();
     return agent;
+  }
+
+  /**
+   * After a stop in the middle of lazy migrations: a dumped container that was resumed runs without
+   * CRIU's network lock; a pod restored lazily whose pages had not all come goes (its transfer broke
+   * with this agent, so the source runs on).
+   */
+  private async recoverLazyMigrations(resumed: readonly string[]): Promise<void> {
+    for (const live of [...this.pods.values()]) {
+      const { record } = live;
+      if (record.containers.some((c) => resumed.includes(c.id)) && (await removeCriuNetworkLock(netnsPath(record.sandbox.netns)).catch(() => false))) {
+        this.log({ msg: "CRIU's network lock, left by an interrupted checkpoint, lifted", pod: key(record.manifest) });
+      }
+      if (record.containers.some((c) => c.awaitingPages && !c.finished)) {
+        this.log({ msg: "a lazy migration to this node was cut short by the agent's stop: its pod is removed, the source runs on", pod: key(record.manifest) });
+        await this.deletePod(record.manifest.metadata.namespace, record.manifest.metadata.name).catch((err: Error) =>
+          this.log({ msg: "removing the pod of a cut lazy migration failed", pod: key(record.manifest), error: err.message }),
+        );
+      }
+    }
   }
 
   /** Stops reconciling. Containers keep running: they belong to the node, not to this process. */
@@ -180,14 +234,9 @@ export class NodeAgent implements NodeBackend {
     return live;
   }
 
-  async applyPod(text: string): Promise<unknown> {
-    let manifest: PodManifest;
-    try {
-      manifest = parsePodManifest(text);
-    } catch (err) {
-      if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
-      throw err;
-    }
+  /** `lazy`: containers restored lazily from another node (their image is their base image). */
+  async applyPod(text: string, lazy?: ReadonlyMap<string, LazySource>): Promise<unknown> {
+    const manifest = requestedPodManifest(text);
     const k = key(manifest);
     const existing = this.pods.get(k);
     if (existing && JSON.stringify(existing.record.manifest.spec) === JSON.stringify(manifest.spec)) {
@@ -205,7 +254,7 @@ export class NodeAgent implements NodeBackend {
     try {
       await live.lock(async () => {
         for (const c of manifest.spec.containers) {
-          record.containers.push(await runtime.startContainer(record, c, 0));
+          record.containers.push(await runtime.startContainer(record, c, 0, lazy?.get(c.name)));
           this.state.save(record);
         }
       });
@@ -222,6 +271,8 @@ export class NodeAgent implements NodeBackend {
     const k = `${namespace}/${name}`;
     const live = this.pods.get(k);
     if (!live) throw new BackendError("not-found", "pod does not exist");
+    // A container being moved away lazily runs on here first (its dump is called off).
+    await this.lazy.cancelPod(namespace, name);
     await live.lock(async () => {
       const grace = live.record.manifest.spec.terminationGracePeriodSeconds;
       for (const c of live.record.containers) await this.opts.runtime.stopContainer(c.id, Math.min(grace, 10));
@@ -263,6 +314,7 @@ export class NodeAgent implements NodeBackend {
       this.checkpoints(async () => {
         const container = live.record.containers.find((c) => c.name === req.container);
         if (!container || container.finished) throw new BackendError("runtime", `container ${req.container} is not running`);
+        if (this.lazy.isMoving(container.id)) throw new BackendError("runtime", `container ${req.container} is being migrated`);
         // Whatever is left of the deadline after waiting in line.
         const left = Math.max(1, req.timeoutSeconds - Math.floor((Date.now() - started) / 1000));
         try {
@@ -295,6 +347,7 @@ export class NodeAgent implements NodeBackend {
   async resumeContainer(namespace: string, pod: string, name: string): Promise<void> {
     const { live, container } = this.container(namespace, pod, name);
     await this.containerLock(`${live.record.uid}/${name}`)(async () => {
+      if (this.lazy.isMoving(container.id)) throw new BackendError("runtime", `container ${name} is being migrated: DELETE its migration to resume it`);
       if ((await this.opts.runtime.state(container.id))?.status !== "paused") return;
       await resume(this.opts.runtime, container.id);
       if ((await this.opts.runtime.state(container.id))?.status === "paused") {
@@ -356,7 +409,8 @@ export class NodeAgent implements NodeBackend {
     try {
       for (const live of this.pods.values()) {
         for (const c of live.record.containers) {
-          if (c.finished) continue;
+          // A container being moved away ends here when its last page is served: not an exit.
+          if (c.finished || this.lazy.isMoving(c.id)) continue;
           const exit = this.opts.runtime.exitStatus(c.id);
           if (!exit && this.opts.runtime.shimAlive(c.id)) continue;
           // The shim is gone without an exit status (the node rebooted, or it was killed): treat the

@@ -64,11 +64,7 @@ export async function captureFrozen(
   // of this archive) is not the checkpoint's. Lines still in the pipe are in the dump.
   const logBytes = await stat(container.logPath).then((s) => s.size, () => undefined);
   const [diff, dump] = await Promise.allSettled([
-    rootfsDiff(rootfsPaths(runtime.containerDir(container.id)).upper, join(cap.work, "rootfs-diff.tar"), {
-      exclude: rootfsDiffExcludes(cap.spec),
-      lowerDirs: [...container.layers].reverse(),
-      signal: opts.signal,
-    }),
+    containerRootfsDiff(runtime, cap, opts.signal),
     runtime.runc.checkpoint(container.id, {
       imagePath: cap.imagesDir,
       workPath: cap.work,
@@ -83,13 +79,25 @@ export async function captureFrozen(
   return { diff: diff.value, logBytes };
 }
 
-/** What writeCrioArchive gets for a captured container: CRI-O's config.dump and the files beside it. */
-export function crioArchiveInput(cap: ContainerCapture, captured: CapturedContainer): CrioArchiveInput {
+/** The container's file changes against its image layers (into the work directory), taken while it is frozen. */
+export function containerRootfsDiff(runtime: PodRuntime, cap: ContainerCapture, signal?: AbortSignal) {
+  return rootfsDiff(rootfsPaths(runtime.containerDir(cap.container.id)).upper, join(cap.work, "rootfs-diff.tar"), {
+    exclude: rootfsDiffExcludes(cap.spec),
+    lowerDirs: [...cap.container.layers].reverse(),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/**
+ * What writeCrioArchive gets for a captured container: CRI-O's config.dump and the files beside it.
+ * A lazy dump's archive is written before CRIU has written its statistics (`statsDump: false`).
+ */
+export function crioArchiveInput(cap: ContainerCapture, captured: CapturedContainer, opts: { statsDump?: boolean } = {}): CrioArchiveInput {
   const { container, spec } = cap;
   return {
     imagesDir: cap.imagesDir,
     dumpLog: join(cap.work, "dump.log"),
-    statsDump: join(cap.work, "stats-dump"),
+    ...(opts.statsDump === false ? {} : { statsDump: join(cap.work, "stats-dump") }),
     config: {
       id: container.id,
       name: (spec.annotations as Record<string, string> | undefined)?.["io.kubernetes.cri-o.Name"] ?? container.name,
@@ -111,7 +119,7 @@ export function crioArchiveInput(cap: ContainerCapture, captured: CapturedContai
 }
 
 /** runc says only that CRIU failed; CRIU's log says why. The first error line goes into the message. */
-async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
+export async function withCriuError(err: unknown, dumpLog: string): Promise<unknown> {
   const why = criuLogError(await readFile(dumpLog, "utf8").catch(() => ""));
   if (!(err instanceof Error)) return err;
   // runc points at its log file, which goes away with the work directory.

@@ -93,7 +93,7 @@ export async function planRestore(archive: string, criu: string, runtime: string
  * archive's file changes in the (already mounted) root, and the container's log so far at the start
  * of its new log (what it wrote before the checkpoint stays with it). Returns the images directory.
  */
-export async function prepareRestore(plan: RestorePlan, dir: string, logPath: string): Promise<string> {
+export async function prepareRestore(plan: RestorePlan, dir: string, logPath: string, imagesWritten?: string): Promise<string> {
   const cp = plan.checkpoint;
   const logMember = CONTAINER_LOG_MEMBERS.find((n) => cp.archive.has(n));
   if (logMember) {
@@ -104,16 +104,21 @@ export async function prepareRestore(plan: RestorePlan, dir: string, logPath: st
       closeSync(fd);
     }
   }
-  const images = join(dir, "checkpoint");
-  mkdirSync(images, { recursive: true, mode: 0o700 });
-  const names = [...cp.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
-  if (!(statSync(plan.archive).isDirectory() && linkImages(plan, names, images))) await copyImages(plan, names, images);
+  const images = imagesWritten ?? join(dir, "checkpoint");
+  if (!imagesWritten) await writeImages(plan, images);
   await applyFileChanges(plan, dir);
   return images;
 }
 
+/** The archive's CRIU images (its checkpoint/ members) into `images`: linked from an unpacked layout when they can be, else copied. */
+export async function writeImages(plan: Pick<RestorePlan, "archive" | "checkpoint">, images: string): Promise<void> {
+  mkdirSync(images, { recursive: true, mode: 0o700 });
+  const names = [...plan.checkpoint.archive.members.values()].filter((m) => m.type === "file" && m.name.startsWith("checkpoint/")).map((m) => m.name);
+  if (!(statSync(plan.archive).isDirectory() && linkImages(plan, names, images))) await copyImages(plan, names, images);
+}
+
 /** Where the image member `name` ("checkpoint/…") goes under `images`; its directory is made. */
-function imagePath(plan: RestorePlan, name: string, images: string): string {
+function imagePath(plan: Pick<RestorePlan, "archive">, name: string, images: string): string {
   const parts = safeComponents(name.slice("checkpoint/".length));
   if (typeof parts === "string") throw new RestoreError(`${plan.archive}: member ${name} ${parts}`);
   const path = join(images, ...parts);
@@ -122,7 +127,7 @@ function imagePath(plan: RestorePlan, name: string, images: string): string {
 }
 
 /** The image members written out of the archive. */
-async function copyImages(plan: RestorePlan, names: string[], images: string): Promise<void> {
+async function copyImages(plan: Pick<RestorePlan, "archive" | "checkpoint">, names: string[], images: string): Promise<void> {
   // Written synchronously at each chunk's offset: the archive hands chunks over as it reads them.
   const files = new Map<string, number>();
   const open = (name: string) => {
@@ -144,7 +149,7 @@ async function copyImages(plan: RestorePlan, names: string[], images: string): P
  * links: a container's memory is not copied a second time, and CRIU only reads them. False when the
  * two are on different file systems (then they are copied).
  */
-function linkImages(plan: RestorePlan, names: string[], images: string): boolean {
+function linkImages(plan: Pick<RestorePlan, "archive">, names: string[], images: string): boolean {
   for (const name of names) {
     const to = imagePath(plan, name, images);
     const from = join(plan.archive, name);

@@ -4,7 +4,7 @@
  * The settings are a zod schema because they come from the command line.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -47,6 +47,9 @@ export const NodeSettingsSchema = z.object({
   podCheckpointsDir: z.string().optional(),
   /** The ceiling of a pod checkpoint's timeout (KEP-5823's podCheckpointTimeout). */
   podCheckpointTimeoutSeconds: z.number().int().min(1).max(3600).default(15),
+  /** This node's client certificate and key (PEM files), to fetch a lazy migration from another node. */
+  peerClientCertificate: z.string().optional(),
+  peerClientKey: z.string().optional(),
 });
 export type NodeSettings = z.infer<typeof NodeSettingsSchema>;
 
@@ -128,11 +131,16 @@ export async function openNodeAgent(
     });
   }
   const runtime = openPodRuntime(settings, shimCommand, log, open);
+  const peer =
+    settings.peerClientCertificate !== undefined && settings.peerClientKey !== undefined
+      ? { peerCredentials: { cert: readFileSync(settings.peerClientCertificate, "utf8"), key: readFileSync(settings.peerClientKey, "utf8") } }
+      : {};
   return NodeAgent.open({
     nodeName: settings.nodeName,
     root: settings.root,
     checkpointsDir: settings.checkpointsDir,
     runtime,
+    ...peer,
     maxConcurrentCheckpoints: settings.maxConcurrentCheckpoints,
     log,
     publishing,

@@ -21,6 +21,8 @@ export const ContainerRecordSchema = z.object({
   restoredFrom: z.string().optional(),
   /** Set once the container has ended and will not be restarted. */
   finished: z.boolean().default(false),
+  /** Restored lazily and some of its memory pages still on the source node. */
+  awaitingPages: z.boolean().optional(),
 });
 export type ContainerRecord = z.infer<typeof ContainerRecordSchema>;
 

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { mountRootfs, unmountRootfs } from "./container-rootfs.js";
 import type { ResolvedImage } from "./images/resolved-image.js";
@@ -21,8 +21,9 @@ import { Runc, type RuncState } from "./runc.js";
 import { containerArgv, containerEnv, runtimeSpec, type BindMountSpec } from "./runtime-spec.js";
 import { applyRootMode, runtimeFileBinds, isArchivePath, isCheckpointLayout, planRestore, prepareRestore, type RestorePlan } from "./container-restore.js";
 import { restoredBindMounts } from "../restore/bind-mount-policy.js";
-import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/container-shim.js";
+import { EXIT_STATUS, ExitStatusSchema, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim/shim-files.js";
 import { readFile } from "node:fs/promises";
+import type { LazySource, RestoredCopy } from "./lazy-restore.js";
 import { hostProcesses } from "./host-processes.js";
 
 export interface ImageSource {
@@ -64,7 +65,21 @@ export interface ContainerRestoreOptions {
   leaveStopped?: boolean;
   /** The pod's containers come back together: connections on loopback only are restored, not closed. */
   keepLoopbackTcp?: boolean;
+  /** Lazily: the checkpoint (without its memory pages) comes from the source node. */
+  lazy?: LazySource;
   steps?: StepTimer;
+}
+
+/** A shim process started ahead of its configuration. */
+interface StartingShim {
+  id: string;
+  /** The end of its stderr, until the container runs. */
+  stderr: string;
+  /** Its exit code once it ended (null: killed by a signal). */
+  ended: number | null | undefined;
+  kill(): void;
+  /** The container runs: its stderr is no longer read. */
+  running(): void;
 }
 
 export class RuntimeError extends Error {
@@ -124,9 +139,11 @@ export class PodRuntime {
     const id = newId();
     const netns = `ckpt-${id.slice(0, 12)}`;
     const ip = await this.opts.network.setUp(id, netns);
+    let shim: StartingShim | undefined;
     try {
       const dir = this.containerDir(id);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
+      shim = this.spawnShim(id);
       const hostname = manifest.spec.hostname ?? manifest.metadata.name;
       const spec = runtimeSpec({
         rootfs: this.pauseRootfs(),
@@ -145,9 +162,10 @@ export class PodRuntime {
       });
       (spec.root as { readonly: boolean }).readonly = true;
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, join(dir, "sandbox.log"));
+      await this.startShim(shim!, join(dir, "sandbox.log"));
       return { id, netns, ip, createdAt: new Date().toISOString() };
     } catch (err) {
+      shim?.kill();
       await this.removeContainer(id).catch(() => undefined);
       await this.opts.network.tearDown(id, netns).catch(() => undefined);
       throw err;
@@ -158,9 +176,10 @@ export class PodRuntime {
    * Creates and starts one of the pod's containers; returns its record. When the container's image is
    * a checkpoint archive on this node, the container is restored from it instead (CRI-O's rule).
    */
-  async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number): Promise<ContainerRecord> {
+  async startContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, lazy?: LazySource): Promise<ContainerRecord> {
     const pullPolicy = c.imagePullPolicy ?? "IfNotPresent";
     const steps = stepTimer();
+    if (lazy) return this.restoreContainer(pod, c, restartCount, undefined, { pullPolicy, steps, lazy });
     const found = await this.checkpointLocation(c.image, pullPolicy);
     steps.mark("image");
     if (found.checkpoint === undefined) return this.createContainer(pod, c, restartCount, found.image!, undefined);
@@ -169,22 +188,34 @@ export class PodRuntime {
 
   /**
    * Creates one of the pod's containers from a checkpoint (an archive, or a checkpoint image's unpacked
-   * layer) with `runc restore` under its shim; returns its record once runc reports it running (with
-   * `leaveStopped`, its processes are then stopped until they get SIGCONT).
+   * layer; lazily, the archive the source node sends) with `runc restore` under its shim; returns its
+   * record once runc reports it running (with `leaveStopped`, its processes are then stopped until
+   * they get SIGCONT).
    */
-  async restoreContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, checkpoint: string, opts: ContainerRestoreOptions = {}): Promise<ContainerRecord> {
+  async restoreContainer(pod: PodRecord, c: ContainerManifest, restartCount: number, checkpoint: string | undefined, opts: ContainerRestoreOptions = {}): Promise<ContainerRecord> {
     const steps = opts.steps ?? stepTimer();
-    const plan = await planRestore(checkpoint, this.runc.criu ?? "criu", "runc", this.opts.archiveOpen, { keepLoopbackTcp: opts.keepLoopbackTcp ?? false });
+    const pullPolicy = opts.pullPolicy ?? c.imagePullPolicy ?? "IfNotPresent";
+    const { lazy } = opts;
+    // Lazily, the container's image is its base image, known before the checkpoint arrives: made ready meanwhile.
+    const lazyBase = lazy ? this.opts.images.ensure(c.image, { pullPolicy }) : undefined;
+    lazyBase?.catch(() => undefined);
+    let plan: RestorePlan | undefined;
     try {
+      if (lazy) {
+        checkpoint = await lazy.archive();
+        steps.mark("archive");
+      }
+      if (checkpoint === undefined) throw new RuntimeError(`container ${c.name}: no checkpoint to restore from`);
+      plan = await planRestore(checkpoint, this.runc.criu ?? "criu", "runc", this.opts.archiveOpen, { keepLoopbackTcp: opts.keepLoopbackTcp ?? false });
       steps.mark("plan");
       if (plan.notes.length) this.opts.log?.({ msg: "restore notes", container: c.name, archive: plan.archive, notes: plan.notes });
-      const base = await this.opts.images.ensure(plan.baseImage, { pullPolicy: opts.pullPolicy ?? c.imagePullPolicy ?? "IfNotPresent" });
+      const base = await (lazyBase ?? this.opts.images.ensure(plan.baseImage, { pullPolicy }));
       steps.mark("base image");
-      const record = await this.createContainer(pod, c, restartCount, base, { plan, leaveStopped: opts.leaveStopped ?? false }, steps);
-      this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...steps.done() });
+      const record = await this.createContainer(pod, c, restartCount, base, { plan, leaveStopped: opts.leaveStopped ?? false }, steps, lazy);
+      this.opts.log?.({ msg: "restore steps (ms)", container: c.name, archive: plan.archive, ...(lazy ? { lazy: true } : {}), ...steps.done() });
       return record;
     } finally {
-      plan.checkpoint.close();
+      plan?.checkpoint.close();
     }
   }
 
@@ -235,6 +266,7 @@ export class PodRuntime {
     image: ResolvedImage,
     restore: { plan: RestorePlan; leaveStopped: boolean } | undefined,
     steps?: StepTimer,
+    lazy?: LazySource,
   ): Promise<ContainerRecord> {
     const { manifest, uid, sandbox } = pod;
     const plan = restore?.plan;
@@ -248,6 +280,8 @@ export class PodRuntime {
     const logPath = join(this.root, "logs", `${ns}_${podName}_${uid}`, c.name, `${restartCount}.log`);
     mkdirSync(dirname(logPath), { recursive: true, mode: 0o700 });
     const createdAt = new Date().toISOString();
+    // Started now, it waits for its configuration: node's start-up overlaps the work below.
+    const shim = this.spawnShim(id);
     try {
       const binds = plan
         ? [...restoredBindMounts(plan.mounts, this.volumeBinds(pod, c)), ...runtimeFileBinds(plan.mounts, dir, { hostname: manifest.spec.hostname ?? podName, ip: sandbox.ip })]
@@ -255,7 +289,10 @@ export class PodRuntime {
       if (plan) applyRootMode(plan, dir);
       const paths = await mountRootfs(dir, image.layers);
       steps?.mark("rootfs");
-      const imagesDir = plan ? await prepareRestore(plan, dir, logPath) : undefined;
+      // Lazily, the images are the lazy-pages daemon's (written out as soon as they arrived).
+      const lazyPages = lazy ? await lazy.daemon() : undefined;
+      if (lazy) steps?.mark("lazy-pages daemon");
+      const imagesDir = plan ? await prepareRestore(plan, dir, logPath, lazyPages?.images) : undefined;
       steps?.mark("images and file changes");
       const hostname = manifest.spec.hostname ?? podName;
       const labels = {
@@ -286,12 +323,14 @@ export class PodRuntime {
         (spec.annotations as Record<string, string>)["org.criu.config"] = join(dir, "criu-restore.conf");
       }
       writeFileSync(join(dir, "config.json"), JSON.stringify(spec, null, 2));
-      await this.startShim(id, logPath, imagesDir);
+      if (lazy) lazy.attach(this.restoredCopy(id));
+      await this.startShim(shim, logPath, imagesDir, lazyPages?.work);
       // runc hands the same file to CRIU at every checkpoint of the container: leave-stopped was
       // for this restore only (a dump would leave the tasks stopped). CRIU has ended by now.
       if (restore?.leaveStopped) writeFileSync(join(dir, "criu-restore.conf"), restoreCriuConfig(restore.plan.tcpEstablished, false));
       steps?.mark(plan ? "runc restore" : "start");
     } catch (err) {
+      shim.kill();
       await this.removeContainer(id).catch(() => undefined);
       // A restore's log begins with the checkpoint's: it is not this failed attempt's to keep, and
       // another attempt under the same name must be able to start it again.
@@ -304,10 +343,11 @@ export class PodRuntime {
       createdAt,
       restartCount,
       logPath,
-      image: { reference: plan ? plan.baseImage : c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
+      image: { reference: plan && !lazy ? plan.baseImage : c.image, name: image.name, imageId: image.imageId, repoDigest: image.repoDigest },
       layers: image.layers,
       finished: false,
       ...(plan ? { restoredFrom: plan.archive } : {}),
+      ...(lazy ? { awaitingPages: true } : {}),
     };
   }
 
@@ -325,45 +365,87 @@ export class PodRuntime {
     }
   }
 
-  /** Starts the container's shim detached and waits until runc reports the container running. */
-  private async startShim(id: string, logPath: string, restoreFrom?: string): Promise<void> {
+  /**
+   * Writes the shim's configuration and waits until runc reports the container running. A lazy
+   * restore (`lazyWork`) runs in the work directory of its lazy-pages daemon, where runc finds it.
+   */
+  private async startShim(shim: StartingShim, logPath: string, restoreFrom?: string, lazyWork?: string): Promise<void> {
+    const id = shim.id;
     const dir = this.containerDir(id);
+    const work = lazyWork ?? join(dir, "restore-work");
     const config: ShimConfig = {
-      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, join(dir, "restore-work")) : this.runc.runArgv(id, dir),
+      argv: restoreFrom ? this.runc.restoreArgv(id, dir, restoreFrom, work, lazyWork !== undefined) : this.runc.runArgv(id, dir),
       env: Object.fromEntries(Object.entries(this.runc.env()).filter((e): e is [string, string] => e[1] !== undefined)),
       logPath,
     };
     rmSync(join(dir, EXIT_STATUS), { force: true });
-    if (restoreFrom) mkdirSync(join(dir, "restore-work"), { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, SHIM_CONFIG), JSON.stringify(config));
+    if (restoreFrom) mkdirSync(work, { recursive: true, mode: 0o700 });
+    await this.runShim(shim, config, logPath, restoreFrom ? work : undefined);
+  }
+
+  /** A container's shim, started before its configuration is written (it waits for shim.json). */
+  private spawnShim(id: string): StartingShim {
+    const dir = this.containerDir(id);
     const [cmd, ...args] = [...this.opts.shimCommand, dir];
-    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir });
+    // Without NODE_EXTRA_CA_CERTS, which node parses at start (tens of ms) and a shim never needs.
+    const { NODE_EXTRA_CA_CERTS: _certs, ...env } = process.env;
+    const child = spawn(cmd!, args, { detached: true, stdio: ["ignore", "ignore", "pipe"], cwd: dir, env });
     // The shim's own stderr is read only until the container runs: a shim that cannot start says why.
-    let shimError = "";
-    let shimEnded: number | null | undefined;
-    child.stderr!.on("data", (b: Buffer) => (shimError = (shimError + b.toString()).slice(-2000)));
-    child.on("exit", (code) => (shimEnded = code));
+    const shim: StartingShim = {
+      id,
+      stderr: "",
+      ended: undefined,
+      kill: () => {
+        if (shim.ended === undefined) child.kill("SIGKILL");
+      },
+      running: () => child.stderr!.destroy(),
+    };
+    child.stderr!.on("data", (b: Buffer) => (shim.stderr = (shim.stderr + b.toString()).slice(-2000)));
+    child.on("exit", (code) => (shim.ended = code));
     child.unref();
+    return shim;
+  }
+
+  /** A restored container as a lazy transfer sees it: frozen before it is killed, so nothing runs on missing pages. */
+  private restoredCopy(id: string): RestoredCopy {
+    return {
+      running: async () => (await this.state(id))?.status === "running",
+      kill: async () => {
+        await this.runc.pause(id).catch(() => undefined);
+        await this.runc.kill(id, "KILL", true).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Hands the shim its configuration and waits until runc reports the container running. */
+  private async runShim(shim: StartingShim, config: ShimConfig, logPath: string, restoreWork: string | undefined): Promise<void> {
+    const id = shim.id;
+    const dir = this.containerDir(id);
+    // Renamed into place: the waiting shim reads it only whole.
+    writeFileSync(join(dir, `${SHIM_CONFIG}.tmp`), JSON.stringify(config));
+    renameSync(join(dir, `${SHIM_CONFIG}.tmp`), join(dir, SHIM_CONFIG));
     const deadline = Date.now() + 30_000;
     for (;;) {
       const exit = this.exitStatus(id);
-      if (!exit && shimEnded !== undefined) {
-        throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shimEnded}): ${shimError.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
+      if (!exit && shim.ended !== undefined) {
+        throw new RuntimeError(`container ${id.slice(0, 12)}: its shim ended (exit ${shim.ended}): ${shim.stderr.trim().split("\n").slice(-3).join(" | ") || "no message"}`);
       }
       if (exit) {
         // runc says only that CRIU failed; CRIU's restore log says why.
-        const why = restoreFrom ? criuLogError(readFileSafe(join(dir, "restore-work", "restore.log"))) : undefined;
+        const why = restoreWork ? criuLogError(readFileSafe(join(restoreWork, "restore.log"))) : undefined;
         throw new RuntimeError(`container ${id.slice(0, 12)} exited at start (code ${exit.exitCode}): ${why ? `CRIU: ${why}` : tail(logPath)}`);
       }
-      const st = await this.runc.state(id).catch(() => undefined);
+      // runc writes its state file once the container exists (a restore's, once CRIU is done):
+      // looked for often and cheaply, since a restore is a pod's downtime; runc asked only then.
+      const st = existsSync(join(this.runc.root, id, "state.json")) ? await this.runc.state(id).catch(() => undefined) : undefined;
       // runc says "running" from CRIU's post-restore notice on; CRIU still unlocks the network and
       // lets the tasks go (or stops them, leave-stopped) after it. Done when CRIU has ended.
-      if (st?.status === "running" && !(restoreFrom && criuRestoring(id))) {
-        child.stderr!.destroy();
+      if (st?.status === "running" && !(restoreWork && criuRestoring(id))) {
+        shim.running();
         return;
       }
       if (Date.now() > deadline) throw new RuntimeError(`container ${id.slice(0, 12)} did not start within 30 s: ${tail(logPath)}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
@@ -421,14 +503,16 @@ export class PodRuntime {
 
 /**
  * After an agent crash: checkpoints that were in flight are dead ends (their requests are gone), so
- * their runc/CRIU processes are killed, their work directories removed, and any container left
- * paused by them is resumed.
+ * their runc/CRIU processes are killed (and the lazy-pages daemons of lazy restores), their work
+ * directories removed, and any container left paused by them is resumed.
  */
 export async function recoverInterruptedCheckpoints(runtime: PodRuntime, containerIds: string[]): Promise<string[]> {
   const killed: string[] = [];
   for (const { pid, argv } of hostProcesses()) {
     const rootAt = argv.indexOf("--root");
-    if (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint")) continue;
+    // A lazy restore's lazy-pages daemon works under the agent's tmp directory.
+    const lazyPages = argv.includes("lazy-pages") && argv.some((a) => a.startsWith(join(runtime.root, "tmp") + "/"));
+    if (!lazyPages && (rootAt < 0 || argv[rootAt + 1] !== runtime.runc.root || !argv.includes("checkpoint"))) continue;
     try {
       // runc checkpoint runs in a process group of its own, with CRIU in it.
       process.kill(-pid, "SIGKILL");

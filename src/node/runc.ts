@@ -5,6 +5,10 @@
  * runc call made here.
  */
 import { execa, type ResultPromise } from "execa";
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
+import { Socket } from "node:net";
+import { join } from "node:path";
 import { z } from "zod";
 
 export const RuncStateSchema = z.object({
@@ -44,6 +48,35 @@ export interface CheckpointOptions {
   graceMs?: number;
 }
 
+export interface LazyCheckpointOptions {
+  imagePath: string;
+  /** Also where the status FIFO goes. */
+  workPath: string;
+  /** A CRIU configuration file (CRIU_CONFIG_FILE): it must name LAZY_PAGE_SOCKET_FD as `ps-socket`. */
+  criuConfig: string;
+  tcpEstablished?: boolean;
+}
+
+/**
+ * The fd the page server's connection has in runc, and in the CRIU it starts (which inherits it;
+ * runc gives CRIU its own RPC socket as fd 3).
+ */
+export const LAZY_PAGE_SOCKET_FD = 4;
+const LAZY_STATUS_FD = 5;
+
+/** A running `runc checkpoint --lazy-pages`. */
+export interface LazyCheckpoint {
+  pid: number;
+  /** The agent's end of the page server's connection (CRIU has the other as --ps-socket). */
+  pages: Socket;
+  /** Resolves once everything but the memory pages is dumped; rejects when runc ends before. */
+  ready: Promise<void>;
+  /** runc's end: ok when every page was served and runc destroyed the container. */
+  exited: Promise<{ ok: boolean; message: string }>;
+  /** Kills runc and its CRIU (a process group of their own). */
+  kill(): void;
+}
+
 export class Runc {
   readonly binary: string;
   readonly root: string;
@@ -72,8 +105,10 @@ export class Runc {
    * inherits the shim's pipes (runc hands its own stdio to CRIU for the dumped stdio) and runc's
    * exit status is the container's.
    */
-  restoreArgv(id: string, bundle: string, imagePath: string, workPath: string): string[] {
-    return [this.binary, ...this.globalArgs(), "restore", "--file-locks", "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id];
+  restoreArgv(id: string, bundle: string, imagePath: string, workPath: string, lazyPages = false): string[] {
+    // Lazily: the pages come from the lazy-pages daemon listening in the work directory.
+    const lazy = lazyPages ? ["--lazy-pages"] : [];
+    return [this.binary, ...this.globalArgs(), "restore", "--file-locks", ...lazy, "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id];
   }
 
   /** The argv of `runc run` for a shim: foreground, so runc's exit status is the container's. */
@@ -175,6 +210,91 @@ export class Runc {
       opts.signal?.removeEventListener("abort", onAbort);
     }
   }
+
+  /**
+   * `runc checkpoint --lazy-pages --status-fd`: everything but the memory pages is dumped, then the
+   * container stays frozen while CRIU serves its pages over the connection whose other end is
+   * returned; runc ends when every page was served (and destroys the container) or the transfer
+   * failed (CRIU resumes the tasks). The page connection is passed to CRIU as an inherited socket
+   * named in a CRIU configuration file, so there is no listening port. The status fd must be opened
+   * write-only (runc checks), hence a FIFO in the work directory.
+   */
+  async startLazyCheckpoint(id: string, opts: LazyCheckpointOptions): Promise<LazyCheckpoint> {
+    const fifo = join(opts.workPath, "status.fifo");
+    const made = await execa("mkfifo", ["-m", "0600", fifo], { reject: false });
+    if (made.exitCode !== 0) throw new RuncError(`mkfifo ${fifo}: ${made.stderr.trim()}`);
+    // Read end first and non-blocking, so that opening the write end does not wait for a reader.
+    const statusRead = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    let statusWrite: number;
+    try {
+      statusWrite = openSync(fifo, constants.O_WRONLY);
+    } catch (err) {
+      closeSync(statusRead);
+      throw err;
+    }
+    const args = [
+      ...this.globalArgs(),
+      "checkpoint",
+      "--lazy-pages",
+      "--file-locks",
+      ...(opts.tcpEstablished ? ["--tcp-established"] : []),
+      "--status-fd",
+      String(LAZY_STATUS_FD),
+      "--image-path",
+      opts.imagePath,
+      "--work-path",
+      opts.workPath,
+      id,
+    ];
+    // node's own spawn: execa would read the page socket as output.
+    const child = spawn(this.binary, args, {
+      env: { ...this.env(), CRIU_CONFIG_FILE: opts.criuConfig },
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe", "ignore", "pipe", statusWrite],
+    });
+    closeSync(statusWrite);
+    const status = new Socket({ fd: statusRead, readable: true, writable: false });
+    let stderr = "";
+    child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+    const exited = new Promise<{ ok: boolean; message: string }>((resolve) => {
+      child.on("error", (err) => resolve({ ok: false, message: err.message }));
+      // "exit", not "close": the page socket may never be read to its end.
+      child.on("exit", (code, signal) => {
+        status.destroy();
+        afterStderr(child, () => resolve({ ok: code === 0, message: code === 0 ? "" : lastLine(stderr) || `exit ${code ?? signal}` }));
+      });
+    });
+    const ready = new Promise<void>((resolve, reject) => {
+      status.once("data", () => resolve());
+      status.once("error", reject);
+      void exited.then((r) => reject(new RuncError(`runc checkpoint --lazy-pages ${id}: ${r.ok ? "ended before the dump was ready" : r.message}`)));
+    });
+    ready.catch(() => undefined);
+    return {
+      pid: child.pid!,
+      pages: child.stdio[LAZY_PAGE_SOCKET_FD] as Socket,
+      ready,
+      exited,
+      kill: () => {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      },
+    };
+  }
+}
+
+/** Calls `done` once the child's stderr is read to its end (or soon, should a grandchild hold it). */
+export function afterStderr(child: ChildProcess, done: () => void): void {
+  let called = false;
+  const once = () => {
+    if (!called) (called = true), done();
+  };
+  if (!child.stderr || child.stderr.readableEnded) return once();
+  child.stderr.once("end", once);
+  setTimeout(once, 200).unref();
 }
 
 /** runc prints logrus lines (`time=… level=error msg="…"`); the last message is the useful one. */

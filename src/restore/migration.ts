@@ -18,7 +18,7 @@ export class MigrationError extends Error {
 }
 
 export interface MigrationStep {
-  step: "base image" | "checkpoint" | "push" | "restore" | "running" | "stop source" | "resume source";
+  step: "base image" | "checkpoint" | "push" | "restore" | "running" | "pages" | "stop source" | "resume source";
   /** What was done, for people: the archive, the image, the new pod's address. */
   detail: string;
   ms: number;
@@ -33,6 +33,7 @@ export interface Downtime {
 }
 
 export interface MigrationResult {
+  mode: "stop-copy" | "lazy";
   namespace: string;
   pod: string;
   containers: string[];
@@ -43,6 +44,8 @@ export interface MigrationResult {
   /** Why downtime was not measured, when it was not. */
   downtimeNote?: string;
   targetIP?: string;
+  /** A lazy migration's page transfer, after the pod ran on the target. */
+  pages?: { pages: number; bytes: number; ms: number };
   totalMs: number;
 }
 
@@ -64,7 +67,7 @@ export interface MigrationOptions {
   now?: () => number;
 }
 
-const PodSchema = z.object({
+export const PodSchema = z.object({
   metadata: z.object({
     name: z.string(),
     namespace: z.string(),
@@ -82,7 +85,7 @@ const PodSchema = z.object({
     })
     .optional(),
 });
-type Pod = z.infer<typeof PodSchema>;
+export type Pod = z.infer<typeof PodSchema>;
 const PodListSchema = z.object({ items: z.array(PodSchema) });
 
 const CheckpointAnswer = z.object({
@@ -95,12 +98,12 @@ const CheckpointAnswer = z.object({
 const PushAnswer = z.object({ reference: z.string(), digest: z.string() });
 
 /** A log line as /containerLogs?timestamps=true gives it. */
-interface LogLine {
+export interface LogLine {
   time: string;
   text: string;
 }
 
-async function findPod(node: NodeClient, namespace: string, name: string): Promise<Pod | undefined> {
+export async function findPod(node: NodeClient, namespace: string, name: string): Promise<Pod | undefined> {
   const list = PodListSchema.parse(await node.json("GET", "/pods"));
   return list.items.find((p) => p.metadata.namespace === namespace && p.metadata.name === name);
 }
@@ -115,9 +118,9 @@ function logLines(text: string): LogLine[] {
     });
 }
 
-const path = (...parts: string[]) => "/" + parts.map(encodeURIComponent).join("/");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (ms: number) => Math.round(ms * 10) / 10;
+export const path = (...parts: string[]) => "/" + parts.map(encodeURIComponent).join("/");
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const round = (ms: number) => Math.round(ms * 10) / 10;
 
 /** A repository name the registry takes: lower case, the pod and container in it. */
 export function checkpointImageName(registry: string, namespace: string, pod: string, container: string, at: Date): string {
@@ -136,7 +139,12 @@ function msBetween(a: string, b: string): number {
   return x === undefined || y === undefined ? NaN : Number(y - x) / 1e6;
 }
 
-export async function migratePod(o: MigrationOptions): Promise<MigrationResult> {
+/**
+ * What every migration starts with: its clock, its steps as they end (rounded, kept and told to
+ * `onStep`), and the pod on the source with the containers to move (refused when the target has a
+ * pod of its name).
+ */
+export async function startMigration(o: Omit<MigrationOptions, "registry" | "keep">) {
   const now = o.now ?? (() => performance.now());
   const t0 = now();
   const steps: MigrationStep[] = [];
@@ -145,9 +153,7 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
     steps.push(s);
     o.onStep?.(s);
   };
-  const waitMs = o.waitMs ?? 60_000;
   const id = `${o.namespace}/${o.pod}`;
-
   const pod = await findPod(o.source, o.namespace, o.pod);
   if (!pod) throw new MigrationError(`${id}: no such pod on ${o.source.server}`);
   if (await findPod(o.target, o.namespace, o.pod)) throw new MigrationError(`${id}: the target node ${o.target.server} has a pod of that name already`);
@@ -155,38 +161,19 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
   for (const n of names) {
     if (!pod.spec.containers.some((c) => c.name === n)) throw new MigrationError(`${id}: no container ${n} in the pod`);
   }
+  return { now, t0, steps, step, id, waitMs: o.waitMs ?? 60_000, pod, names };
+}
+
+export async function migratePod(o: MigrationOptions): Promise<MigrationResult> {
+  const { now, t0, steps, step, id, waitMs, pod, names } = await startMigration(o);
 
   const paused: string[] = [];
   const images = new Map<string, string>();
-  const baseCopies = new Map<string, string>();
   const lastOutput = new Map<string, LogLine>();
   let targetCreated = false;
   let failedAt: MigrationStep["step"] = "base image";
   try {
-    // Before anything is paused: the target pulls each base image now (its restore needs it), and
-    // one it cannot reach is copied by the source to the registry, for the checkpoint image to name.
-    for (const name of names) {
-      const base = pod.status?.containerStatuses?.find((s) => s.name === name)?.image ?? pod.spec.containers.find((c) => c.name === name)!.image;
-      const started = now();
-      const unreachable = await o.target.json("POST", "/images/pull", { image: base }).then(
-        () => undefined,
-        (err: Error) => err.message,
-      );
-      if (unreachable === undefined) {
-        step({ step: "base image", detail: `${base}: the target has it`, ms: now() - started });
-        continue;
-      }
-      const copy = baseImageCopyName(o.registry, o.namespace, o.pod, name);
-      let pushed;
-      try {
-        pushed = PushAnswer.parse(await o.source.json("POST", "/images/push", { image: base, target: copy }));
-      } catch (err) {
-        throw new MigrationError(`the target cannot pull ${base} (${unreachable}), and the source cannot copy it to ${copy}: ${(err as Error).message}`, { cause: err });
-      }
-      const pinned = `${copy.replace(/:[^:/]+$/, "")}@${pushed.digest}`;
-      baseCopies.set(name, pinned);
-      step({ step: "base image", detail: `${base} copied to ${pinned}: the target could not pull it (${unreachable})`, ms: now() - started });
-    }
+    const baseCopies = await ensureBaseImages(o, pod, names, step, now);
     for (const name of names) {
       failedAt = "checkpoint";
       const ref = checkpointImageName(o.registry, o.namespace, o.pod, name, new Date());
@@ -206,26 +193,13 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
       // By digest: the target verifies it pulls exactly what was pushed.
       images.set(name, `${ref.replace(/:[^:/]+$/, "")}@${answer.image.digest}`);
       if (!o.keep) {
-        const tail = logLines(await o.source.call("GET", `${path("containerLogs", o.namespace, o.pod, name)}?timestamps=true&tailLines=1`));
-        if (tail.length) lastOutput.set(name, tail[0]!);
+        const last = await lastOutputLine(o.source, o.namespace, o.pod, name);
+        if (last) lastOutput.set(name, last);
       }
     }
 
     failedAt = "restore";
-    const manifest = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        name: o.pod,
-        namespace: o.namespace,
-        ...(pod.metadata.labels ? { labels: pod.metadata.labels } : {}),
-        ...(pod.metadata.annotations ? { annotations: pod.metadata.annotations } : {}),
-      },
-      spec: {
-        ...Object.fromEntries(Object.entries(pod.spec).filter(([k]) => k !== "nodeName")),
-        containers: pod.spec.containers.map((c) => (images.has(c.name) ? { ...c, image: images.get(c.name) } : c)),
-      },
-    };
+    const manifest = targetManifest(pod, images);
     let started = now();
     targetCreated = true;
     const created = PodSchema.parse(await o.target.json("POST", "/pods", manifest));
@@ -234,32 +208,9 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
     failedAt = "running";
     started = now();
     const deadline = Date.now() + waitMs;
-    let running: Pod | undefined;
-    for (;;) {
-      running = await findPod(o.target, o.namespace, o.pod);
-      const statuses = running?.status?.containerStatuses ?? [];
-      if (running?.status?.phase === "Running" && names.every((n) => statuses.some((s) => s.name === n && s.ready))) break;
-      if (running?.status?.phase === "Failed") throw new MigrationError(`the restored pod failed on ${o.target.server}`);
-      if (Date.now() > deadline) throw new MigrationError(`the restored pod did not run within ${waitMs / 1000} s`);
-      await sleep(100);
-    }
+    const running = await waitUntilRunning(o.target, o.namespace, o.pod, names, deadline, waitMs);
     step({ step: "running", detail: `${names.length} container(s) restored and running`, ms: now() - started });
-
-    // The source's output stopped at its checkpoint; the target's first line after that ends the gap.
-    const downtime: Downtime[] = [];
-    for (const [name, last] of lastOutput) {
-      const since = encodeURIComponent(last.time);
-      for (;;) {
-        const lines = logLines(await o.target.call("GET", `${path("containerLogs", o.namespace, o.pod, name)}?timestamps=true&sinceTime=${since}`));
-        const first = lines.find((l) => msBetween(last.time, l.time) > 0);
-        if (first) {
-          downtime.push({ container: name, ms: round(msBetween(last.time, first.time)), last, first });
-          break;
-        }
-        if (Date.now() > deadline + 10_000) break;
-        await sleep(20);
-      }
-    }
+    const downtime = await measureDowntime(o.target, o.namespace, o.pod, lastOutput, deadline + 10_000);
 
     if (!o.keep) {
       failedAt = "stop source";
@@ -268,24 +219,18 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
       paused.length = 0;
       step({ step: "stop source", detail: `${id} deleted on ${o.source.server}`, ms: now() - started });
     }
-    const downtimeNote = o.keep
-      ? "the source was kept running (--keep): no downtime, the target continues from the checkpoint"
-      : lastOutput.size === 0
-        ? "not measured: the source container wrote no output before its checkpoint"
-        : downtime.length < lastOutput.size
-          ? "not measured for every container: a restored container wrote no output in time"
-          : undefined;
-    return {
+    return migrationResult({
+      mode: "stop-copy",
       namespace: o.namespace,
       pod: o.pod,
       containers: names,
       images: [...images.values()],
       steps,
       downtime,
-      ...(downtimeNote ? { downtimeNote } : {}),
-      ...(running?.status?.podIP ? { targetIP: running.status.podIP } : {}),
-      totalMs: round(now() - t0),
-    };
+      downtimeNote: o.keep ? "the source was kept running (--keep): no downtime, the target continues from the checkpoint" : missingDowntime(lastOutput, downtime),
+      running,
+      totalMs: now() - t0,
+    });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     if (failedAt === "stop source") {
@@ -311,4 +256,120 @@ export async function migratePod(o: MigrationOptions): Promise<MigrationResult> 
     if (!o.keep) undo.push("the source pod runs on");
     throw new MigrationError(`migrating ${id} failed at ${failedAt}: ${why}${undo.length ? `; ${undo.join(", ")}` : ""}`, { cause: err });
   }
+}
+
+/**
+ * Before anything is paused: the target pulls each container's base image now (its restore needs
+ * it), and one it cannot reach is copied by the source to the registry, unchanged. Returns the
+ * copies (by container), pinned by digest.
+ */
+export async function ensureBaseImages(
+  o: { source: NodeClient; target: NodeClient; namespace: string; pod: string; registry?: string },
+  pod: Pod,
+  names: readonly string[],
+  step: (s: MigrationStep) => void,
+  now: () => number,
+): Promise<Map<string, string>> {
+  const copies = new Map<string, string>();
+  for (const name of names) {
+    const base = baseImageOf(pod, name);
+    const started = now();
+    const unreachable = await o.target.json("POST", "/images/pull", { image: base }).then(
+      () => undefined,
+      (err: Error) => err.message,
+    );
+    if (unreachable === undefined) {
+      step({ step: "base image", detail: `${base}: the target has it`, ms: now() - started });
+      continue;
+    }
+    if (!o.registry) throw new MigrationError(`the target cannot pull ${base} (${unreachable}), and no registry was given to copy it through (--registry)`);
+    const copy = baseImageCopyName(o.registry, o.namespace, o.pod, name);
+    let pushed;
+    try {
+      pushed = PushAnswer.parse(await o.source.json("POST", "/images/push", { image: base, target: copy }));
+    } catch (err) {
+      throw new MigrationError(`the target cannot pull ${base} (${unreachable}), and the source cannot copy it to ${copy}: ${(err as Error).message}`, { cause: err });
+    }
+    const pinned = `${copy.replace(/:[^:/]+$/, "")}@${pushed.digest}`;
+    copies.set(name, pinned);
+    step({ step: "base image", detail: `${base} copied to ${pinned}: the target could not pull it (${unreachable})`, ms: now() - started });
+  }
+  return copies;
+}
+
+/** The image a container of the pod runs, as the node resolved it. */
+export function baseImageOf(pod: Pod, name: string): string {
+  return pod.status?.containerStatuses?.find((s) => s.name === name)?.image ?? pod.spec.containers.find((c) => c.name === name)!.image;
+}
+
+/** The source pod's manifest for the target, with some containers' images replaced. */
+export function targetManifest(pod: Pod, images: ReadonlyMap<string, string>): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: pod.metadata.name,
+      namespace: pod.metadata.namespace,
+      ...(pod.metadata.labels ? { labels: pod.metadata.labels } : {}),
+      ...(pod.metadata.annotations ? { annotations: pod.metadata.annotations } : {}),
+    },
+    spec: {
+      ...Object.fromEntries(Object.entries(pod.spec).filter(([k]) => k !== "nodeName")),
+      containers: pod.spec.containers.map((c) => (images.has(c.name) ? { ...c, image: images.get(c.name) } : c)),
+    },
+  };
+}
+
+/** The container's last output line so far (after its freeze: its last before it). */
+export async function lastOutputLine(node: NodeClient, namespace: string, pod: string, name: string): Promise<LogLine | undefined> {
+  return logLines(await node.call("GET", `${path("containerLogs", namespace, pod, name)}?timestamps=true&tailLines=1`))[0];
+}
+
+/** Waits until the pod runs with the named containers ready. */
+export async function waitUntilRunning(node: NodeClient, namespace: string, name: string, names: readonly string[], deadline: number, waitMs: number): Promise<Pod> {
+  for (;;) {
+    const running = await findPod(node, namespace, name);
+    const statuses = running?.status?.containerStatuses ?? [];
+    if (running?.status?.phase === "Running" && names.every((n) => statuses.some((s) => s.name === n && s.ready))) return running;
+    if (running?.status?.phase === "Failed") throw new MigrationError(`the restored pod failed on ${node.server}`);
+    if (Date.now() > deadline) throw new MigrationError(`the restored pod did not run within ${waitMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/** The source's output stopped at its freeze; the target's first line after that ends the gap. */
+export async function measureDowntime(node: NodeClient, namespace: string, pod: string, lastOutput: ReadonlyMap<string, LogLine>, deadline: number): Promise<Downtime[]> {
+  const downtime: Downtime[] = [];
+  for (const [name, last] of lastOutput) {
+    const since = encodeURIComponent(last.time);
+    for (;;) {
+      const lines = logLines(await node.call("GET", `${path("containerLogs", namespace, pod, name)}?timestamps=true&sinceTime=${since}`));
+      const first = lines.find((l) => msBetween(last.time, l.time) > 0);
+      if (first) {
+        downtime.push({ container: name, ms: round(msBetween(last.time, first.time)), last, first });
+        break;
+      }
+      if (Date.now() > deadline) break;
+      await sleep(20);
+    }
+  }
+  return downtime;
+}
+
+/** The result of a migration whose pod runs on the target. */
+export function migrationResult(r: Omit<MigrationResult, "downtimeNote" | "targetIP"> & { downtimeNote: string | undefined; running: Pod }): MigrationResult {
+  const { downtimeNote, running, ...rest } = r;
+  return {
+    ...rest,
+    ...(downtimeNote ? { downtimeNote } : {}),
+    ...(running.status?.podIP ? { targetIP: running.status.podIP } : {}),
+    totalMs: round(r.totalMs),
+  };
+}
+
+/** Why downtime was not measured (for every container), if it was not. */
+export function missingDowntime(lastOutput: ReadonlyMap<string, LogLine>, downtime: readonly Downtime[]): string | undefined {
+  if (lastOutput.size === 0) return "not measured: the source container wrote no output before its checkpoint";
+  if (downtime.length < lastOutput.size) return "not measured for every container: a restored container wrote no output in time";
+  return undefined;
 }

@@ -174,7 +174,20 @@ export function archiveFacts(cp: Checkpoint): ArchiveFacts {
   return facts;
 }
 
+/** Per CRIU binary and runtime: what they are does not change while a node runs (and a restore waits on them). */
+const knownHosts = new Map<string, HostFacts>();
+
 export function hostFacts(criu: string, runtime = "runc"): HostFacts {
+  const key = `${criu}\0${runtime}`;
+  const known = knownHosts.get(key);
+  if (known) return known;
+  const facts = readHostFacts(criu, runtime);
+  // A CRIU that did not answer is asked again next time.
+  if (facts.criuVersion) knownHosts.set(key, facts);
+  return facts;
+}
+
+function readHostFacts(criu: string, runtime: string): HostFacts {
   let criuVersion = "";
   try {
     criuVersion = criuVersionFromLog(execFileSync(criu, ["--version"], { encoding: "utf8" })) ?? "";

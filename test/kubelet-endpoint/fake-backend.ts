@@ -12,6 +12,7 @@ import {
   BackendError,
   type CheckpointRequest,
   type CheckpointResult,
+  type LazyMigrationBackend,
   type LogRequest,
   type NodeBackend,
   type RestoreRequest,
@@ -69,6 +70,8 @@ export function archivePath(req: CheckpointRequest): string {
 export class FakeBackend implements NodeBackend {
   readonly nodeName = "node-a";
   readonly calls: BackendCall[] = [];
+  /** None by default, as on a CRI node. */
+  lazy?: LazyMigrationBackend;
 
   /** Knows pod default/web with container app; anything else is not found, as the node says it. */
   checkpointImpl = async (req: CheckpointRequest): Promise<CheckpointResult> => {

@@ -3,7 +3,7 @@
  * bin/ckpt.js → dist/cli), and checking its failure contract: exit
  * code 1, exactly one stderr line "ckpt: …", no stack trace.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { expect } from "vitest";
@@ -46,6 +46,22 @@ function spawnCkpt(args: string[], input: Uint8Array | string | undefined, env: 
 export function runCkpt(args: string[], input?: Uint8Array, env?: Record<string, string>): CliResult {
   const r = spawnCkpt(args, input, env);
   return { status: r.status, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+/**
+ * The same run without blocking this process: a test that runs node agents as its children must
+ * keep reading their output while the CLI talks to them.
+ */
+export function runCkptAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(REPO, "bin/ckpt"), args, { cwd: REPO, env: { ...process.env, CKPT_DEBUG: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** The same run with the output as bytes (images, exact JSON text). */

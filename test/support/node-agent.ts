@@ -82,6 +82,11 @@ export interface NodeEnvOptions {
   host?: { ip: string; prefix: string[] };
   /** Accept the same client certificates and token as this other environment (two nodes, one client). */
   authFrom?: NodeEnv;
+  /**
+   * Give the agent a client certificate of its own (CN=NAME, group ckpt-nodes, which the policy lets
+   * get nodes/checkpoint), to fetch lazy migrations from another node.
+   */
+  peerIdentity?: string;
 }
 
 export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promise<NodeEnv> {
@@ -94,7 +99,12 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
   const bob = opts.authFrom?.bob ?? certs.client("bob", ["viewers"]);
   const token = opts.authFrom?.token ?? `tok-${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, "tokens.csv"), `${token},tina,2001,"ckpt-admins"\n`);
-  writeFileSync(join(dir, "policy.yaml"), `rules:\n  - groups: ["ckpt-admins"]\n    verbs: ["*"]\n    resources: ["nodes/*"]\n`);
+  writeFileSync(
+    join(dir, "policy.yaml"),
+    `rules:\n  - groups: ["ckpt-admins"]\n    verbs: ["*"]\n    resources: ["nodes/*"]\n` +
+      `  - groups: ["ckpt-nodes"]\n    verbs: ["get"]\n    resources: ["nodes/checkpoint"]\n`,
+  );
+  const peer = opts.peerIdentity ? certs.client(opts.peerIdentity, ["ckpt-nodes"]) : undefined;
   const layout = join(dir, "busybox");
   await buildBusyboxLayout(layout, { tag: "latest" });
   const flags = join(dir, "criu-flags");
@@ -119,6 +129,7 @@ export async function makeNodeEnv(dir: string, opts: NodeEnvOptions = {}): Promi
     "--bridge", bridge, "--pod-subnet", subnet, "--criu", wrapper, "--memory-work-dir", memoryWorkDir,
     "--runtime-request-timeout", String(opts.runtimeRequestTimeout ?? 120),
     ...(opts.insecureRegistries ?? []).flatMap((r) => ["--insecure-registry", r]),
+    ...(peer ? ["--peer-client-certificate", peer.certFile, "--peer-client-key", peer.keyFile] : []),
     ...(opts.extraArgs ?? []),
   ];
   if (opts.checkpointsTmpfs) {

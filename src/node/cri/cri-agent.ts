@@ -33,13 +33,13 @@ import {
 } from "../../kubelet-endpoint/node-backend.js";
 import { cleanStaleTempFiles, publish, removeQuietly, tempNameFor } from "../../checkpoint/writer/atomic-file.js";
 import { CHECKPOINT_NAME_KEYS } from "../../restore/checkpoint-annotations.js";
-import { requireRegistryReference, restoredContainerName } from "../agent-requests.js";
+import { requestedPodManifest, requireRegistryReference, restoredContainerName } from "../agent-requests.js";
 import { checkpointFileName } from "../checkpoint-name.js";
 import { completeCheckpoint } from "../checkpoint-completion.js";
 import { isArchivePath, isCheckpointLayout } from "../container-restore.js";
 import type { ImageStore } from "../images/image-store.js";
 import { imageName, parseImageReference } from "../images/index.js";
-import { ManifestError, parsePodManifest, PodManifestSchema, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
+import { PodManifestSchema, restoredPodManifest, TCP_ESTABLISHED_ANNOTATION, type ContainerManifest, type PodManifest } from "../pod-manifest.js";
 import { podObjectOf } from "../pod-status.js";
 import { volumeSource } from "../pod-volumes.js";
 import { stepTimer } from "../step-timer.js";
@@ -263,13 +263,7 @@ export class CriNodeAgent implements NodeBackend {
   }
 
   async applyPod(text: string): Promise<unknown> {
-    let manifest: PodManifest;
-    try {
-      manifest = parsePodManifest(text);
-    } catch (err) {
-      if (err instanceof ManifestError) throw new BackendError("invalid", err.message);
-      throw err;
-    }
+    const manifest = requestedPodManifest(text);
     const { namespace, name } = manifest.metadata;
     return this.lock(`${namespace}/${name}`)(async () => {
       const existing = await this.pod(namespace, name);

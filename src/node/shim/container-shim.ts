@@ -9,28 +9,20 @@
  * exit.json (written once runc exits), and the CRI-format log file named in shim.json.
  */
 import { spawn } from "node:child_process";
-import { createWriteStream, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import { EXIT_STATUS, SHIM_CONFIG, SHIM_PID, type ExitStatus, type ShimConfig } from "./shim-files.js";
 
-export const ShimConfigSchema = z.object({
-  argv: z.array(z.string()).min(1),
-  env: z.record(z.string(), z.string()),
-  logPath: z.string(),
-});
-export type ShimConfig = z.infer<typeof ShimConfigSchema>;
-
-export const ExitStatusSchema = z.object({
-  exitCode: z.number().int(),
-  signal: z.string().nullable(),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-});
-export type ExitStatus = z.infer<typeof ExitStatusSchema>;
-
-export const SHIM_CONFIG = "shim.json";
-export const SHIM_PID = "shim.pid";
-export const EXIT_STATUS = "exit.json";
+// No zod here (the agent checks what it reads back): the shim starts on a container's critical
+// path, a restore's downtime included, and zod alone costs it some 50 ms.
+function readConfig(path: string): ShimConfig {
+  const c = JSON.parse(readFileSync(path, "utf8")) as Partial<ShimConfig>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (!strings(c.argv) || !c.argv!.length || typeof c.env !== "object" || c.env === null || !strings(Object.values(c.env)) || typeof c.logPath !== "string") {
+    throw new Error(`${path}: not a shim configuration (argv, env, logPath)`);
+  }
+  return c as ShimConfig;
+}
 
 /** CRI log lines: `<RFC3339Nano> <stream> <F|P> <text>`; P marks a line split because it was long. */
 function criLogWriter(out: NodeJS.WritableStream, stream: "stdout" | "stderr") {
@@ -60,12 +52,46 @@ function criLogWriter(out: NodeJS.WritableStream, stream: "stdout" | "stderr") {
   };
 }
 
+/** How long a shim started ahead of its configuration waits for it. */
+const CONFIG_WAIT_MS = 120_000;
+
+/**
+ * shim.json, once the agent has written it (it starts the shim first, so that node's start-up
+ * overlaps the container's preparation, and renames the file into place when complete); undefined
+ * when the container directory goes (the container was given up) or the wait runs out.
+ */
+async function awaitConfig(dir: string): Promise<ShimConfig | undefined> {
+  const path = join(dir, SHIM_CONFIG);
+  const deadline = Date.now() + CONFIG_WAIT_MS;
+  let wake = () => undefined as void;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, () => wake());
+    watcher.on("error", () => wake());
+  } catch {
+    // Polled below.
+  }
+  try {
+    for (;;) {
+      if (existsSync(path)) return readConfig(path);
+      if (!existsSync(dir) || Date.now() > deadline) return undefined;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        wake = () => (clearTimeout(timer), resolve());
+      });
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
 export async function runShim(dir: string): Promise<number> {
-  const config = ShimConfigSchema.parse(JSON.parse(readFileSync(join(dir, SHIM_CONFIG), "utf8")));
   // Signals meant for a terminal or a service manager are not the container's business: it is
   // stopped through runc, and the shim ends when runc does.
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP", "SIGPIPE"] as const) process.on(s, () => undefined);
   writeFileSync(join(dir, SHIM_PID), `${process.pid}\n`);
+  const config = await awaitConfig(dir);
+  if (!config) return 125;
   const log = createWriteStream(config.logPath, { flags: "a", mode: 0o600 });
   const startedAt = new Date().toISOString();
   const child = spawn(config.argv[0]!, config.argv.slice(1), { env: config.env, stdio: ["pipe", "pipe", "pipe"] });

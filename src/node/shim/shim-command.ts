@@ -15,6 +15,8 @@ export function packageRoot(from = fileURLToPath(import.meta.url)): string {
   }
 }
 
+/** The shim's own bundle (dist/cli/shim.js), swapped in with the CLI's by the build. */
 export function shimCommand(): string[] {
-  return [process.execPath, join(packageRoot(), "bin/ckpt.js"), "node", "shim"];
+  return [process.execPath, join(packageRoot(), "dist/cli/shim.js")];
 }
+
