@@ -70,6 +70,17 @@ export async function verifyPodCheckpointArchives(dir: string, manifest: PodChec
   }
 }
 
+/** Why `dir` cannot take a pod checkpoint (it must exist and be empty), or undefined when it can. */
+export async function outputDirProblem(dir: string): Promise<string | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    return `output directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+  }
+  return entries.length ? `output directory ${dir} is not empty (${entries.length} entries)` : undefined;
+}
+
 /** Removes the given files of a checkpoint that failed, and any temp file a cut-short write left in the directory. */
 export async function removePodCheckpointFiles(dir: string, written: readonly string[]): Promise<void> {
   for (const path of written) await rm(path, { force: true });

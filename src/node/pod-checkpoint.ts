@@ -11,7 +11,6 @@
  * atomically, so a directory with a manifest is complete. Nothing is written outside it, and on any
  * error (including the deadline and the caller's signal) every file written into it is removed.
  */
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   POD_CHECKPOINT_API_VERSION,
@@ -22,7 +21,7 @@ import {
   type PodCheckpointManifest,
 } from "../checkpoint/pod-checkpoint-manifest.js";
 import { writeCrioArchive } from "../checkpoint/writer/index.js";
-import { containerArchiveName, removePodCheckpointFiles, writePodCheckpointManifest } from "../checkpoint/pod-checkpoint-files.js";
+import { containerArchiveName, outputDirProblem, removePodCheckpointFiles, writePodCheckpointManifest } from "../checkpoint/pod-checkpoint-files.js";
 import {
   captureFrozen,
   checkFreeSpace,
@@ -221,13 +220,8 @@ async function checkRequest(req: PodCheckpointRequest, what: string): Promise<vo
     seen.add(c.name);
     if (c.finished) throw new CheckpointError(`${what}: container ${c.name} is not running`);
   }
-  let entries: string[];
-  try {
-    entries = await readdir(req.outputDir);
-  } catch (err) {
-    throw new CheckpointError(`${what}: output directory ${req.outputDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (entries.length) throw new CheckpointError(`${what}: output directory ${req.outputDir} is not empty (${entries.length} entries)`);
+  const problem = await outputDirProblem(req.outputDir);
+  if (problem) throw new CheckpointError(`${what}: ${problem}`);
 }
 
 /** Runs `fn`, naming the container in what it throws. */

@@ -14,11 +14,11 @@
  * written outside it, and on any error (the deadline and the caller's signal too) every file this
  * wrote there is removed.
  */
-import { readdir, rename } from "node:fs/promises";
+import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContainerStatus, CriClient } from "../../cri/client.js";
 import type { ContainerdTasks } from "../../cri/containerd-tasks.js";
-import { archiveDigest, containerArchiveName, removePodCheckpointFiles, writePodCheckpointManifest } from "../../checkpoint/pod-checkpoint-files.js";
+import { archiveDigest, containerArchiveName, outputDirProblem, removePodCheckpointFiles, writePodCheckpointManifest } from "../../checkpoint/pod-checkpoint-files.js";
 import { podCheckpointManifest, type CheckpointedContainer, type PodCheckpointManifest } from "../../checkpoint/pod-checkpoint-manifest.js";
 import { tempNameFor } from "../../checkpoint/writer/atomic-file.js";
 import { withCriuLogReason } from "../criu-log.js";
@@ -212,13 +212,8 @@ async function checkRequest(req: CriPodCheckpointRequest, what: string, msLeft: 
     // A task paused by someone else would be resumed at the end: not ours to change.
     if (task !== "RUNNING") throw new Error(`${what}: container ${c.name}'s task is ${task}, not RUNNING`);
   }
-  let entries: string[];
-  try {
-    entries = await readdir(req.outputDir);
-  } catch (err) {
-    throw new Error(`${what}: output directory ${req.outputDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (entries.length) throw new Error(`${what}: output directory ${req.outputDir} is not empty (${entries.length} entries)`);
+  const problem = await outputDirProblem(req.outputDir);
+  if (problem) throw new Error(`${what}: ${problem}`);
 }
 
 /** Runs `fn`, naming the container in what it throws. */
