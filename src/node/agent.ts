@@ -204,7 +204,7 @@ export class NodeAgent implements NodeBackend {
     try {
       await live.lock(async () => {
         const started = Date.now();
-        record.containers = await restorePodContainers({ runtime, pod: record, checkpointDir: dir, manifest: checkpoint });
+        record.containers = await restorePodContainers({ runtime, pod: record, checkpointDir: dir, manifest: checkpoint, archivesVerified: true });
         this.state.save(record);
         await startRestoredContainers(runtime, record, record.containers);
         this.log({ msg: "pod restored", pod: k, from, containers: record.containers.length, ms: Date.now() - started });

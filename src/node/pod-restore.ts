@@ -33,6 +33,11 @@ export interface PodRestoreRequest {
   checkpointDir: string;
   /** The parsed `pod-checkpoint.json` of `checkpointDir` (parsePodCheckpointManifest). */
   manifest: PodCheckpointManifest;
+  /**
+   * The caller has just checked every archive against this manifest (podRestoreSource does): the
+   * archives, which hold the pods' memory, are not read and hashed a second time.
+   */
+  archivesVerified?: boolean;
 }
 
 /**
@@ -58,7 +63,7 @@ export async function restorePodContainers(req: PodRestoreRequest): Promise<Cont
     if (!spec) throw new RestoreError(`${what}: the checkpoint's container ${cc.name} is not in the pod's spec`);
     return { cc, spec };
   });
-  await verifyArchives(checkpointDir, manifest);
+  if (!req.archivesVerified) await verifyArchives(checkpointDir, manifest);
   const netns = pod.sandbox.netns;
   const sandbox = await runtime.state(pod.sandbox.id);
   if (sandbox?.status !== "running") throw new RestoreError(`${what}: its sandbox is not running`);
