@@ -3,7 +3,7 @@
  * object naming a Pod; the node that runs the Pod checkpoints it in the background and writes the
  * status. Spec is immutable; the status's one `Ready` condition tells where the checkpoint stands.
  */
-import { parseAllDocuments } from "yaml";
+import { parseOneDocument } from "./pod-manifest.js";
 import { z } from "zod";
 
 export const POD_CHECKPOINT_API = "node.k8s.io/v1alpha1";
@@ -66,16 +66,8 @@ export class PodCheckpointError extends Error {
 
 /** One PodCheckpoint from YAML or JSON text; the status a client sends is dropped (the node owns it). */
 export function parsePodCheckpoint(text: string, source = "PodCheckpoint"): PodCheckpoint {
-  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
-  if (docs.length !== 1) throw new PodCheckpointError(`${source}: expected one PodCheckpoint document, found ${docs.length}`);
-  const doc = docs[0]!;
-  if (doc.errors.length) throw new PodCheckpointError(`${source}: ${doc.errors[0]!.message.split("\n")[0]}`);
-  const parsed = PodCheckpointSchema.safeParse(doc.toJS());
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PodCheckpointError(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
-  }
-  const { status: _ignored, ...object } = parsed.data;
+  const parsed = parseOneDocument(text, source, "PodCheckpoint", PodCheckpointSchema, (m) => new PodCheckpointError(m));
+  const { status: _ignored, ...object } = parsed;
   return object;
 }
 

@@ -88,26 +88,35 @@ export class ManifestError extends Error {
   override name = "ManifestError";
 }
 
-/** One Pod from YAML or JSON text (JSON is YAML); errors name the field. */
-export function parsePodManifest(text: string, source = "manifest"): PodManifest {
+/**
+ * The one document of a Kubernetes object's YAML or JSON text (JSON is YAML), read by its schema;
+ * what is wrong is given to `fail` as one line naming the source and the field.
+ */
+export function parseOneDocument<T>(text: string, source: string, kind: string, schema: z.ZodType<T>, fail: (message: string) => Error): T {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
-  if (docs.length !== 1) throw new ManifestError(`${source}: expected one Pod document, found ${docs.length}`);
+  if (docs.length !== 1) throw fail(`${source}: expected one ${kind} document, found ${docs.length}`);
   const doc = docs[0]!;
-  if (doc.errors.length) throw new ManifestError(`${source}: ${doc.errors[0]!.message.split("\n")[0]}`);
-  const parsed = PodManifestSchema.safeParse(doc.toJS());
+  if (doc.errors.length) throw fail(`${source}: ${doc.errors[0]!.message.split("\n")[0]}`);
+  const parsed = schema.safeParse(doc.toJS());
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new ManifestError(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+    throw fail(`${source}: ${issue.path.join(".") || "(top level)"}: ${issue.message}`);
   }
+  return parsed.data;
+}
+
+/** One Pod from YAML or JSON text (JSON is YAML); errors name the field. */
+export function parsePodManifest(text: string, source = "manifest"): PodManifest {
+  const pod = parseOneDocument(text, source, "Pod", PodManifestSchema, (m) => new ManifestError(m));
   const names = new Set<string>();
-  const volumes = new Set(parsed.data.spec.volumes.map((v) => v.name));
-  if (volumes.size !== parsed.data.spec.volumes.length) throw new ManifestError(`${source}: spec.volumes: duplicate volume name`);
-  for (const c of parsed.data.spec.containers) {
+  const volumes = new Set(pod.spec.volumes.map((v) => v.name));
+  if (volumes.size !== pod.spec.volumes.length) throw new ManifestError(`${source}: spec.volumes: duplicate volume name`);
+  for (const c of pod.spec.containers) {
     if (names.has(c.name)) throw new ManifestError(`${source}: spec.containers: duplicate container name ${c.name}`);
     names.add(c.name);
     for (const m of c.volumeMounts) {
       if (!volumes.has(m.name)) throw new ManifestError(`${source}: container ${c.name}: volumeMount ${m.name} names no volume of the pod`);
     }
   }
-  return parsed.data;
+  return pod;
 }
